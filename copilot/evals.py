@@ -1,0 +1,117 @@
+"""Retrieval evals: frontline questions with expected sources, scored as hit@1, hit@5 and MRR
+per role, for BM25-only, dense-only and hybrid retrieval side by side."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+from copilot.errors import InvalidInput
+from copilot.models import Evidence, Role, SearchResult
+from copilot.normalize import normalize
+
+MODES = {"bm25": 0.0, "dense": 1.0, "hybrid": None}  # dense weight; None = configured
+
+
+class EvalQuestion(BaseModel):
+    id: str
+    role: Role
+    question: str
+    task: str | None = None
+    expected_sources: list[str] = Field(default_factory=list)
+    contains: str | None = None
+    out_of_scope: bool = False
+
+
+class QuestionResult(BaseModel):
+    id: str
+    mode: str
+    role: str
+    question: str
+    out_of_scope: bool
+    rank: int | None  # 1-based rank of the first correct passage, None when missed
+    confidence: float
+    top: list[str]
+
+
+def load_questions(paths: list[Path]) -> list[EvalQuestion]:
+    files: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise InvalidInput(f"No such eval file or folder: {path}")
+        files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+    questions: list[EvalQuestion] = []
+    for file in files:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        for raw in data.get("questions") or []:
+            try:
+                questions.append(EvalQuestion(**raw))
+            except Exception as exc:
+                raise InvalidInput(f"{file}: question {raw.get('id', '?')}: {exc}") from exc
+    return questions
+
+
+def is_hit(evidence: Evidence, question: EvalQuestion) -> bool:
+    source_ok = any(evidence.source == s or evidence.source.endswith("/" + s) for s in question.expected_sources)
+    if not source_ok:
+        return False
+    if question.contains and evidence.kind == "doc":
+        return normalize(question.contains) in normalize(f"{evidence.title}\n{evidence.text}")
+    return True
+
+
+Search = Callable[[EvalQuestion, float | None], SearchResult]
+
+
+def run_eval(questions: list[EvalQuestion], search: Search, k: int = 10) -> list[QuestionResult]:
+    results = []
+    for mode, weight in MODES.items():
+        for question in questions:
+            found = search(question, weight)
+            rank = next((i for i, e in enumerate(found.results[:k], 1) if is_hit(e, question)), None)
+            results.append(QuestionResult(
+                id=question.id, mode=mode, role=question.role, question=question.question,
+                out_of_scope=question.out_of_scope, rank=None if question.out_of_scope else rank,
+                confidence=found.confidence, top=[e.source for e in found.results[:5]]))
+    return results
+
+
+def summarize(results: list[QuestionResult], threshold: float) -> dict:
+    """Metrics per mode and role, plus out-of-scope detection at the grounding threshold."""
+    groups: dict[tuple[str, str], list[QuestionResult]] = defaultdict(list)
+    for r in results:
+        if not r.out_of_scope:
+            groups[(r.mode, r.role)].append(r)
+            groups[(r.mode, "overall")].append(r)
+    metrics = {}
+    for (mode, role), rows in sorted(groups.items()):
+        metrics.setdefault(mode, {})[role] = {
+            "n": len(rows),
+            "hit@1": round(sum(r.rank == 1 for r in rows) / len(rows), 3),
+            "hit@5": round(sum(r.rank is not None and r.rank <= 5 for r in rows) / len(rows), 3),
+            "mrr": round(sum(1 / r.rank for r in rows if r.rank) / len(rows), 3),
+        }
+    hybrid = [r for r in results if r.mode == "hybrid"]
+    flagged = [r for r in hybrid if r.confidence < threshold]
+    true_oos = [r for r in hybrid if r.out_of_scope]
+    caught = [r for r in flagged if r.out_of_scope]
+    metrics["out_of_scope"] = {
+        "threshold": threshold,
+        "n": len(true_oos),
+        "precision": round(len(caught) / len(flagged), 3) if flagged else None,
+        "recall": round(len(caught) / len(true_oos), 3) if true_oos else None,
+    }
+    return metrics
+
+
+def write_results(results: list[QuestionResult], metrics: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as fh:
+        for r in results:
+            fh.write(r.model_dump_json() + "\n")
+    out.with_suffix(".summary.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""The knowledge pack and document ingestion: the "dataset" half of the paradigm."""

@@ -1,0 +1,114 @@
+"""The chunk catalog in SQL: documents, chunks with their tokens, and the embedding cache.
+
+The catalog is the source of truth; Chroma and the BM25 index are rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from copilot import db
+from copilot.models import Chunk
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def embedding_key(model: str, text: str) -> str:
+    return content_hash(f"{model}\n{text}")
+
+
+class Catalog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # Documents -------------------------------------------------------------------------
+    def document_hashes(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(db.documents.c.key, db.documents.c.content_hash)).all())
+
+    def documents(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(db.documents).order_by(db.documents.c.source)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def chunk_ids(self, doc_key: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(db.chunks.c.id).where(db.chunks.c.doc_key == doc_key)).scalars())
+
+    def replace_document(self, key: str, source: str, kind: str, title: str, doc_hash: str,
+                         chunks: list[Chunk], tokens: list[list[str]]) -> None:
+        """Swap a document's chunks in one transaction, so readers never see half a document."""
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(db.chunks).where(db.chunks.c.doc_key == key))
+            conn.execute(sa.delete(db.documents).where(db.documents.c.key == key))
+            conn.execute(sa.insert(db.documents).values(key=key, source=source, kind=kind, title=title[:500],
+                                                         content_hash=doc_hash, updated_at=now))
+            if chunks:
+                conn.execute(sa.insert(db.chunks), [
+                    {"id": c.id, "doc_key": key, "position": c.position, "kind": c.kind, "source": c.source,
+                     "title": c.title[:500], "context": c.context, "text": c.text, "tokens": " ".join(t),
+                     "content_hash": content_hash(c.indexed_text), "meta": c.meta}
+                    for c, t in zip(chunks, tokens)
+                ])
+            self._bump_version(conn)
+
+    def delete_document(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(db.chunks).where(db.chunks.c.doc_key == key))
+            conn.execute(sa.delete(db.documents).where(db.documents.c.key == key))
+            self._bump_version(conn)
+
+    # Chunks ----------------------------------------------------------------------------
+    def all_chunks(self) -> list[tuple[Chunk, list[str]]]:
+        """Every chunk with its BM25 tokens, in a stable order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(db.chunks).order_by(db.chunks.c.id)).mappings().all()
+        return [(Chunk(id=r["id"], doc_key=r["doc_key"], position=r["position"], kind=r["kind"],
+                       source=r["source"], title=r["title"], context=r["context"], text=r["text"],
+                       meta=r["meta"] or {}), r["tokens"].split(" ") if r["tokens"] else []) for r in rows]
+
+    def chunk_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(db.chunks)).scalar_one()
+
+    # Embedding cache -------------------------------------------------------------------
+    def cached_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, np.ndarray] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                part = keys[start:start + 500]
+                rows = conn.execute(sa.select(db.embeddings).where(db.embeddings.c.key.in_(part))).all()
+                found.update({k: np.frombuffer(v, dtype=np.float32) for k, v in rows})
+        return found
+
+    def store_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        if not vectors:
+            return
+        existing = self.cached_vectors(vectors)
+        new = [{"key": k, "vector": np.asarray(v, dtype=np.float32).tobytes()}
+               for k, v in vectors.items() if k not in existing]
+        if new:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(db.embeddings), new)
+
+    # Index version: lets every worker notice that another one changed the index ------------
+    def version(self) -> str:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(db.state.c.value).where(db.state.c.key == "index_version")).scalar()
+        return value or "0"
+
+    def _bump_version(self, conn: sa.Connection) -> None:
+        value = datetime.now(timezone.utc).isoformat()
+        updated = conn.execute(sa.update(db.state).where(db.state.c.key == "index_version").values(value=value))
+        if updated.rowcount == 0:
+            conn.execute(sa.insert(db.state).values(key="index_version", value=value))

@@ -1,0 +1,196 @@
+"""Incremental indexing of the knowledge pack and of user documents.
+
+Unchanged files are skipped by content hash; chunk vectors come from the embedding cache
+when their text was embedded before, so only new text is ever embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from copilot.embeddings import Embedder
+from copilot.errors import InvalidInput
+from copilot.knowledge.catalog import Catalog, content_hash, embedding_key
+from copilot.knowledge.chunking import chunk_blocks
+from copilot.knowledge.pack import PACK_DOC_PREFIX, Pack
+from copilot.knowledge.parsers import SUPPORTED, parse_file
+from copilot.lexical import tokenize
+from copilot.models import Chunk
+from copilot.vectorstore import VectorStore
+
+# Called with the number of chunks just embedded, to drive a progress bar.
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+                f"{len(self.removed)} removed, {len(self.failed)} failed; {self.chunks} chunks, "
+                f"{self.embedded} embedded in {self.seconds:.1f}s")
+
+
+class Indexer:
+    def __init__(self, catalog: Catalog, embedder: Embedder, store: VectorStore, embeddings_dir: Path | None = None):
+        self.catalog = catalog
+        self.embedder = embedder
+        self.store = store
+        self.embeddings_dir = embeddings_dir
+
+    # The bundled pack --------------------------------------------------------------------
+    def sync_pack(self, pack: Pack) -> IngestReport:
+        """Keep the pack's items in the index; a no-op when nothing changed."""
+        started = time.perf_counter()
+        report = IngestReport()
+        self._preload_shipped_vectors()
+        hashes = self.catalog.document_hashes()
+        groups: dict[str, list[Chunk]] = {"cases": [], "faqs": [], "playbooks": []}
+        for chunk in pack.chunks():
+            groups[chunk.doc_key.removeprefix(PACK_DOC_PREFIX)].append(chunk)
+        for name, chunks in groups.items():
+            key = PACK_DOC_PREFIX + name
+            digest = content_hash("\n".join(c.model_dump_json() for c in chunks))
+            if hashes.get(key) == digest:
+                report.unchanged.append(key)
+                continue
+            (report.updated if key in hashes else report.added).append(key)
+            report.embedded += self._index(key, f"knowledge/{name}.yaml", "pack", name, digest, chunks)
+            report.chunks += len(chunks)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def shipped_vectors_path(self) -> Path | None:
+        if self.embeddings_dir is None:
+            return None
+        slug = "".join(c if c.isalnum() else "-" for c in self.embedder.name.lower())
+        return self.embeddings_dir / f"{slug}.npz"
+
+    def _preload_shipped_vectors(self) -> None:
+        path = self.shipped_vectors_path()
+        if path and path.exists():
+            data = np.load(path)
+            self.catalog.store_vectors(dict(zip(data["keys"].tolist(), data["vectors"])))
+
+    def export_pack_vectors(self, pack: Pack) -> Path:
+        """Write the pack's vectors next to the pack, so a fresh install embeds nothing."""
+        chunks = pack.chunks()
+        vectors = self._vectors(chunks, progress=None)[0]
+        path = self.shipped_vectors_path()
+        assert path is not None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = [embedding_key(self.embedder.name, c.indexed_text) for c in chunks]
+        np.savez_compressed(path, keys=np.array(keys), vectors=vectors)
+        return path
+
+    # User documents ---------------------------------------------------------------------
+    def ingest(self, paths: list[str], progress: Progress | None = None) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        files, folders = _expand(paths)
+        hashes = self.catalog.document_hashes()
+        seen = set()
+        for given, path in files:
+            key = str(path)
+            seen.add(key)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if hashes.get(key) == digest:
+                report.unchanged.append(given)
+                continue
+            try:
+                parsed = parse_file(path)
+            except InvalidInput as exc:
+                report.failed.append((given, str(exc)))
+                continue
+            pieces = chunk_blocks(parsed.blocks)
+            doc_id = hashlib.sha1(key.encode()).hexdigest()[:12]
+            chunks = [Chunk(id=f"doc-{doc_id}-{i}", doc_key=key, position=i, kind="doc", source=given,
+                            title=parsed.title, context=p.context, text=p.text, meta={"audience": "public"})
+                      for i, p in enumerate(pieces)]
+            (report.updated if key in hashes else report.added).append(given)
+            report.embedded += self._index(key, given, "doc", parsed.title, digest, chunks, progress)
+            report.chunks += len(chunks)
+        for folder in folders:
+            prefix = str(folder) + "/"
+            for key in hashes:
+                if key.startswith(prefix) and key not in seen and not Path(key).exists():
+                    self._remove(key)
+                    report.removed.append(key)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # Shared steps -----------------------------------------------------------------------
+    def _index(self, key: str, source: str, kind: str, title: str, digest: str, chunks: list[Chunk],
+               progress: Progress | None = None) -> int:
+        old_ids = set(self.catalog.chunk_ids(key))
+        vectors, embedded = self._vectors(chunks, progress)
+        tokens = [tokenize(c.indexed_text) for c in chunks]
+        # Vectors first, catalog second: the catalog is what search trusts, so a crash in
+        # between leaves the old document searchable and the next ingest redoes the work.
+        self.store.upsert([c.id for c in chunks], vectors, [_store_meta(c) for c in chunks])
+        self.catalog.replace_document(key, source, kind, title, digest, chunks, tokens)
+        self.store.delete(sorted(old_ids - {c.id for c in chunks}))
+        return embedded
+
+    def _remove(self, key: str) -> None:
+        ids = self.catalog.chunk_ids(key)
+        self.catalog.delete_document(key)
+        self.store.delete(ids)
+
+    def _vectors(self, chunks: list[Chunk], progress: Progress | None) -> tuple[np.ndarray, int]:
+        keys = [embedding_key(self.embedder.name, c.indexed_text) for c in chunks]
+        cached = self.catalog.cached_vectors(keys)
+        missing = [i for i, k in enumerate(keys) if k not in cached]
+        batch = 16
+        for start in range(0, len(missing), batch):
+            part = missing[start:start + batch]
+            fresh = self.embedder.passages([chunks[i].indexed_text for i in part])
+            new = {keys[i]: fresh[j] for j, i in enumerate(part)}
+            self.catalog.store_vectors(new)
+            cached.update(new)
+            if progress:
+                progress(len(part))
+        vectors = np.stack([cached[k] for k in keys]) if keys else np.zeros((0, self.embedder.dim), np.float32)
+        return vectors, len(missing)
+
+
+def _store_meta(chunk: Chunk) -> dict[str, str | int | float | bool]:
+    meta: dict[str, str | int | float | bool] = {"kind": chunk.kind, "source": chunk.source[:500]}
+    for name in ("audience", "industry", "city", "province", "region", "tier"):
+        meta[name] = str(chunk.meta.get(name) or "")
+    return meta
+
+
+def _expand(paths: list[str]) -> tuple[list[tuple[str, Path]], list[Path]]:
+    """Files to ingest (as given, resolved) and the folders that were walked."""
+    files: list[tuple[str, Path]] = []
+    folders: list[Path] = []
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise InvalidInput(f"No such file or folder: {', '.join(missing)}")
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            folders.append(path.resolve())
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in SUPPORTED and not child.name.startswith("."):
+                    files.append((str(child), child.resolve()))
+        elif path.suffix.lower() not in SUPPORTED:
+            raise InvalidInput(f"{given}: unsupported file type (supported: {', '.join(sorted(SUPPORTED))})")
+        else:
+            files.append((given, path.resolve()))
+    return files, folders

@@ -1,0 +1,171 @@
+"""Load and validate the knowledge pack; turn its items into indexable chunks.
+
+A broken item is reported with its file, item id and field, and skipped: one typo in a
+FAQ must not take the case library down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from copilot.knowledge.schema import Case, Faq, IntentExample, Playbook
+from copilot.models import Chunk
+from copilot.rules import Rules
+
+log = logging.getLogger(__name__)
+
+PACK_DOC_PREFIX = "pack:"
+
+
+@dataclass(frozen=True)
+class LoadIssue:
+    file: str
+    item: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: item {self.item!r}, field {self.field!r}: {self.message}"
+
+
+@dataclass
+class Pack:
+    rules: Rules
+    cases: list[Case] = field(default_factory=list)
+    faqs: list[Faq] = field(default_factory=list)
+    playbooks: list[Playbook] = field(default_factory=list)
+    intents: list[IntentExample] = field(default_factory=list)
+    gazetteer: dict[str, Any] = field(default_factory=dict)
+    plan_templates: dict[str, Any] = field(default_factory=dict)
+    vendor: dict[str, Any] = field(default_factory=dict)
+    issues: list[LoadIssue] = field(default_factory=list)
+
+    def case(self, case_id: str) -> Case | None:
+        return next((c for c in self.cases if c.id == case_id), None)
+
+    def chunks(self) -> list[Chunk]:
+        """Every pack item as one passage; the item id is its source."""
+        return ([_case_chunk(c, self.rules) for c in self.cases]
+                + [_faq_chunk(f) for f in self.faqs]
+                + [_playbook_chunk(p) for p in self.playbooks])
+
+
+def load_pack(knowledge_dir: Path) -> Pack:
+    issues: list[LoadIssue] = []
+    rules_data = _read_yaml(knowledge_dir / "rules.yaml", issues) or {}
+    gazetteer = _read_yaml(knowledge_dir / "gazetteer.yaml", issues) or {}
+    try:
+        rules = Rules.from_data(rules_data, gazetteer)
+    except ValidationError as exc:
+        issues.extend(_issues("rules.yaml", "rules", exc))
+        rules = Rules.from_data({}, gazetteer)
+    pack = Pack(
+        rules=rules,
+        cases=_load_items(knowledge_dir / "cases.yaml", "cases", Case, issues),
+        faqs=_load_items(knowledge_dir / "faqs.yaml", "faqs", Faq, issues),
+        playbooks=_load_items(knowledge_dir / "playbooks.yaml", "playbooks", Playbook, issues),
+        intents=_load_items(knowledge_dir / "intents.yaml", "intents", IntentExample, issues),
+        gazetteer=gazetteer,
+        plan_templates=_read_yaml(knowledge_dir / "plan_templates.yaml", issues) or {},
+        vendor=_read_yaml(knowledge_dir / "vendor.yaml", issues) or {},
+        issues=issues,
+    )
+    for issue in issues:
+        log.warning("knowledge pack: %s", issue)
+    return pack
+
+
+def _read_yaml(path: Path, issues: list[LoadIssue]) -> Any:
+    if not path.exists():
+        issues.append(LoadIssue(path.name, "-", "-", "file is missing"))
+        return None
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        issues.append(LoadIssue(path.name, "-", "-", f"not valid YAML: {exc}"))
+        return None
+
+
+def _load_items(path: Path, key: str, model: type[BaseModel], issues: list[LoadIssue]) -> list[Any]:
+    data = _read_yaml(path, issues)
+    if data is None:
+        return []
+    raw_items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(raw_items, list):
+        issues.append(LoadIssue(path.name, "-", key, f"expected a list under '{key}:'"))
+        return []
+    items, seen = [], set()
+    for index, raw in enumerate(raw_items):
+        item_name = str(raw.get("id") or raw.get("task") or f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
+        if not isinstance(raw, dict):
+            issues.append(LoadIssue(path.name, item_name, "-", "item is not a mapping"))
+            continue
+        try:
+            item = model(**raw)
+        except ValidationError as exc:
+            issues.extend(_issues(path.name, item_name, exc))
+            continue
+        if item_name in seen:
+            issues.append(LoadIssue(path.name, item_name, "id", "duplicate id, later item skipped"))
+            continue
+        seen.add(item_name)
+        items.append(item)
+    return items
+
+
+def _issues(file: str, item: str, exc: ValidationError) -> list[LoadIssue]:
+    return [LoadIssue(file, item, ".".join(str(p) for p in err["loc"]) or "-", err["msg"]) for err in exc.errors()]
+
+
+def _case_chunk(case: Case, rules: Rules) -> Chunk:
+    tier = rules.tier_for_fee(case.annual_fee)
+    results = "；".join(_format_result(r.metric, r.before, r.after, r.unit) for r in case.results)
+    text = "\n".join([
+        case.summary,
+        f"行业：{case.industry}；城市：{case.province}{case.city}；规模：{tier}（年费约{case.annual_fee / 10000:g}万元）",
+        f"情境：{'、'.join(case.situation)}；使用产品：{'、'.join(case.products)}",
+        f"挑战：{case.challenge}",
+        f"做法：{'；'.join(case.actions)}",
+        f"成果：{results}；首次价值用时{case.time_to_first_value_days}天",
+    ])
+    meta = {
+        "industry": case.industry, "city": case.city, "province": case.province,
+        "region": rules.region_for_province(case.province) or "", "tier": tier,
+        "audience": case.audience, "journey": case.journey, "annual_fee": case.annual_fee,
+        "situation": "、".join(case.situation), "products": "、".join(case.products),
+    }
+    return Chunk(id=case.id, doc_key=PACK_DOC_PREFIX + "cases", position=0, kind="case", source=case.id,
+                 title=f"{case.company}｜{case.industry}·{case.city}·{tier}", text=text, meta=meta)
+
+
+def _format_result(metric: str, before: float | None, after: float, unit: str) -> str:
+    if before is None:
+        return f"{metric}{after:g}{unit}"
+    return f"{metric}从{before:g}{unit}到{after:g}{unit}"
+
+
+def _faq_chunk(faq: Faq) -> Chunk:
+    lines = [f"问：{faq.question}"]
+    if faq.variants:
+        lines.append(f"相似问法：{'；'.join(faq.variants)}")
+    lines.append(f"答：{faq.answer}")
+    meta = {"category": faq.category, "product": faq.product or "", "escalation": faq.escalation,
+            "standardized": faq.standardized, "audience": faq.audience, "journey": faq.journey or "",
+            "answer": faq.answer}
+    return Chunk(id=faq.id, doc_key=PACK_DOC_PREFIX + "faqs", position=0, kind="faq", source=faq.id,
+                 title=faq.question, text="\n".join(lines), meta=meta)
+
+
+def _playbook_chunk(playbook: Playbook) -> Chunk:
+    steps = "；".join(f"{i}. {s}" for i, s in enumerate(playbook.steps, 1))
+    text = f"{playbook.summary}\n做法：{steps}\n{playbook.body}"
+    meta = {"stage": playbook.stage, "journey": playbook.journey, "roles": ",".join(playbook.roles),
+            "topic": playbook.topic, "audience": playbook.audience}
+    return Chunk(id=playbook.id, doc_key=PACK_DOC_PREFIX + "playbooks", position=0, kind="playbook",
+                 source=playbook.id, title=playbook.title, text=text, meta=meta)

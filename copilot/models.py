@@ -1,0 +1,93 @@
+"""Typed hand-offs between the pipeline stages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["sales", "csm", "support"]
+Kind = Literal["case", "faq", "playbook", "doc"]
+Task = Literal["find_cases", "draft_plan", "faq", "practice_question", "escalation", "out_of_scope"]
+Tier = Literal["大型", "中型", "中小", "小微"]
+Audience = Literal["public", "internal"]
+
+
+class Chunk(BaseModel):
+    """One indexed passage: a pack item or a piece of an ingested document."""
+
+    id: str
+    doc_key: str
+    position: int
+    kind: Kind
+    source: str = Field(description="Ingested path as given, or the pack item id")
+    title: str
+    context: str = Field(default="", description="Headings above the passage")
+    text: str
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def indexed_text(self) -> str:
+        """What BM25 and the embedding model see: title and headings give the passage context."""
+        head = " / ".join(part for part in (self.title, self.context) if part)
+        return f"{head}\n{self.text}" if head else self.text
+
+
+class SearchFilters(BaseModel):
+    kinds: list[Kind] | None = None
+    audiences: list[Audience] | None = None
+    industry: str | None = None
+    province: str | None = None
+    region: str | None = None
+    tier: Tier | None = None
+
+
+class Evidence(BaseModel):
+    """A retrieved passage with its fused score; the JSON shape of a search result."""
+
+    id: str
+    kind: Kind
+    source: str
+    title: str
+    text: str
+    score: float
+    meta: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    bm25: float = Field(default=0.0, exclude=True)
+    dense: float = Field(default=0.0, exclude=True)
+
+
+class SearchResult(BaseModel):
+    query: str
+    results: list[Evidence]
+    confidence: float = Field(default=0.0, exclude=True)
+
+
+class Slots(BaseModel):
+    industry: str | None = None
+    city: str | None = None
+    province: str | None = None
+    region: str | None = None
+    tier: Tier | None = None
+    annual_fee: int | None = None
+    product: str | None = None
+    situation: list[str] = Field(default_factory=list)
+    urgency: Literal["normal", "urgent"] = "normal"
+    account_tier: Tier | None = None
+
+
+class Intent(BaseModel):
+    role: Role
+    task: Task
+    slots: Slots = Field(default_factory=Slots)
+    confidence: float = 1.0
+
+
+class ProposedActionOut(BaseModel):
+    id: str
+    type: str
+    status: str
+    summary: str
+    arguments: dict[str, Any]
+    proposed_by: str
+    created_at: datetime

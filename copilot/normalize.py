@@ -1,0 +1,42 @@
+"""Text normalisation shared by documents and queries.
+
+Traditional -> simplified, pinyin annotations such as 共識(shí) removed, mojibake and
+whitespace cleaned, so that both sides of a search speak the same script.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import ftfy
+
+_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ"
+# A run of lowercase pinyin (optionally toned) in brackets right after a CJK character.
+_PINYIN_NOTE = re.compile(rf"(?<=[\u4e00-\u9fff])[(（][a-z{_TONED}]{{1,7}}[)）]")
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+@lru_cache(maxsize=1)
+def _converter():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    return _converter().convert(text)
+
+
+def normalize(text: str) -> str:
+    """Clean one document or query; idempotent."""
+    text = ftfy.fix_text(text)
+    text = _PINYIN_NOTE.sub("", text)
+    text = unicodedata.normalize("NFKC", text)
+    text = to_simplified(text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()

@@ -1,0 +1,179 @@
+"""Hybrid retrieval: BM25 over jieba tokens + dense vectors from Chroma, fused by weighted,
+normalised scores; metadata filters; also a LangChain `BaseRetriever`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from copilot.embeddings import Embedder
+from copilot.knowledge.catalog import Catalog
+from copilot.lexical import LexicalIndex, tokenize
+from copilot.models import Chunk, Evidence, SearchFilters, SearchResult
+from copilot.normalize import normalize
+from copilot.vectorstore import VectorStore
+
+_FILTER_FIELDS = ("industry", "province", "region", "tier")
+
+
+@dataclass
+class _Snapshot:
+    """Everything search needs in memory, rebuilt when the catalog's version changes."""
+
+    version: str
+    chunks: list[Chunk]
+    row_of: dict[str, int]
+    lexical: LexicalIndex
+    columns: dict[str, np.ndarray]  # kind, audience, industry, ... as arrays for fast masks
+
+
+class HybridRetriever:
+    def __init__(self, catalog: Catalog, embedder: Embedder, store: VectorStore,
+                 dense_weight: float = 0.5, candidates: int = 60) -> None:
+        self.catalog = catalog
+        self.embedder = embedder
+        self.store = store
+        self.dense_weight = dense_weight
+        self.candidates = candidates
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+        self._embed_query = lru_cache(maxsize=512)(self.embedder.query)
+
+    # Loading ---------------------------------------------------------------------------
+    def snapshot(self) -> _Snapshot:
+        version = self.catalog.version()
+        if self._snapshot is None or self._snapshot.version != version:
+            with self._lock:
+                if self._snapshot is None or self._snapshot.version != version:
+                    self._snapshot = self._load(version)
+        return self._snapshot
+
+    def _load(self, version: str) -> _Snapshot:
+        rows = self.catalog.all_chunks()
+        chunks = [c for c, _ in rows]
+        columns = {"kind": np.array([c.kind for c in chunks], dtype=object)}
+        for name in ("audience", *_FILTER_FIELDS):
+            columns[name] = np.array([str(c.meta.get(name) or "") for c in chunks], dtype=object)
+        return _Snapshot(version, chunks, {c.id: i for i, c in enumerate(chunks)},
+                         LexicalIndex([t for _, t in rows]), columns)
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        snap = self.snapshot()
+        row = snap.row_of.get(chunk_id)
+        return snap.chunks[row] if row is not None else None
+
+    # Search ----------------------------------------------------------------------------
+    def embed_query(self, query: str) -> np.ndarray:
+        return self._embed_query(normalize(query))
+
+    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None,
+               boosts: dict[str, float] | None = None, query_vector: np.ndarray | None = None,
+               dense_weight: float | None = None) -> SearchResult:
+        text = normalize(query)
+        snap = self.snapshot()
+        if not snap.chunks or not text:
+            return SearchResult(query=query, results=[])
+        filters = filters or SearchFilters()
+        mask = self._mask(snap, filters)
+        lexical = snap.lexical.scores(tokenize(text), mask)
+        vector = query_vector if query_vector is not None else self._embed_query(text)
+        dense = self.store.query(vector, self.candidates, _where(filters))
+        dense = [(id_, score) for id_, score in dense if id_ in snap.row_of and mask[snap.row_of[id_]]]
+        weight = self.dense_weight if dense_weight is None else dense_weight
+        fused = self._fuse(snap, lexical, dense, boosts or {}, weight)
+        results = [self._evidence(snap, row, score, lexical[row], dense_of) for row, score, dense_of in fused[:k]]
+        return SearchResult(query=query, results=results, confidence=_confidence(lexical, dense, fused))
+
+    def _mask(self, snap: _Snapshot, filters: SearchFilters) -> np.ndarray:
+        mask = np.ones(len(snap.chunks), dtype=bool)
+        if filters.kinds:
+            mask &= np.isin(snap.columns["kind"], filters.kinds)
+        if filters.audiences:
+            mask &= np.isin(snap.columns["audience"], filters.audiences)
+        for name in _FILTER_FIELDS:
+            value = getattr(filters, name)
+            if value:
+                mask &= snap.columns[name] == value
+        return mask
+
+    def _fuse(self, snap: _Snapshot, lexical: np.ndarray, dense: list[tuple[str, float]],
+              boosts: dict[str, float], weight: float) -> list[tuple[int, float, float]]:
+        """Weighted sum of per-query min-max normalised scores, times the task's kind boost."""
+        n = min(self.candidates, int((lexical > 0).sum()))
+        lexical_rows = np.argpartition(-lexical, n - 1)[:n] if n else np.array([], dtype=int)
+        top_lexical = float(lexical[lexical_rows].max()) if n else 0.0
+        dense_of = {snap.row_of[id_]: score for id_, score in dense}
+        if dense_of:
+            top_dense, floor = max(dense_of.values()), min(dense_of.values())
+            spread = max(top_dense - floor, 1e-6)
+        rows = set(lexical_rows.tolist()) | set(dense_of)
+        fused = []
+        for row in rows:
+            lexical_part = float(lexical[row]) / top_lexical if top_lexical else 0.0
+            dense_part = (dense_of[row] - floor) / spread if row in dense_of else 0.0
+            score = weight * dense_part + (1 - weight) * lexical_part
+            score *= boosts.get(snap.chunks[row].kind, 1.0)
+            fused.append((row, score, dense_of.get(row, 0.0)))
+        fused.sort(key=lambda item: -item[1])
+        return fused
+
+    @staticmethod
+    def _evidence(snap: _Snapshot, row: int, score: float, lexical: float, dense: float) -> Evidence:
+        chunk = snap.chunks[row]
+        title = f"{chunk.title} / {chunk.context}" if chunk.context else chunk.title
+        return Evidence(id=chunk.id, kind=chunk.kind, source=chunk.source, title=title, text=chunk.text,
+                        score=round(score, 4), meta=chunk.meta, bm25=float(lexical), dense=float(dense))
+
+
+def _where(filters: SearchFilters) -> dict[str, Any] | None:
+    clauses: list[dict[str, Any]] = []
+    if filters.kinds:
+        clauses.append({"kind": {"$in": list(filters.kinds)}})
+    if filters.audiences:
+        clauses.append({"audience": {"$in": list(filters.audiences)}})
+    for name in _FILTER_FIELDS:
+        value = getattr(filters, name)
+        if value:
+            clauses.append({name: value})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _confidence(lexical: np.ndarray, dense: list[tuple[str, float]], fused: Sequence[tuple[int, float, float]]) -> float:
+    """How clearly the best passage stands out from the crowd (0..1).
+
+    Cosine scores of this model bunch together, so an absolute cut-off means nothing; what
+    separates a real answer from noise is how far the best match rises above the others.
+    """
+    if not dense or not fused:
+        return 0.0
+    scores = np.array([s for _, s in dense], dtype=np.float32)
+    dense_lift = float((scores[0] - scores.mean()) / (scores.std() + 1e-6)) if len(scores) > 2 else 0.0
+    positive = lexical[lexical > 0]
+    lexical_lift = float(positive.max() / (np.median(positive) + 1e-6)) if positive.size > 2 else 0.0
+    raw = 0.6 * min(dense_lift / 4.0, 1.0) + 0.4 * min(lexical_lift / 6.0, 1.0)
+    return round(max(raw, 0.0), 4)
+
+
+class CopilotRetriever(BaseRetriever):
+    """The hybrid retriever as a LangChain retriever."""
+
+    retriever: Any
+    k: int = 5
+    filters: SearchFilters | None = None
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        found = self.retriever.search(query, k=self.k, filters=self.filters)
+        return [Document(page_content=e.text, id=e.id,
+                         metadata={"id": e.id, "kind": e.kind, "source": e.source, "title": e.title,
+                                   "score": e.score})
+                for e in found.results]

