@@ -102,6 +102,32 @@ def search(query: str, k: Annotated[int, typer.Option("--k", min=1, max=100)] = 
     console.print(table)
 
 
+@app.command()
+@handle_errors
+def ask(question: str,
+        role: Annotated[str, typer.Option(help="sales | csm | support")] = "support",
+        data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Ask a question: answer first, then the explanation and the sources."""
+    from copilot.pipeline import answer
+
+    if role not in ("sales", "csm", "support"):
+        raise typer.BadParameter(f"unknown role {role!r}: use sales, csm or support", param_hint="--role")
+    copilot = _copilot(data_dir)
+    response = answer(copilot.deps, question, role, actor=f"cli:{role}")  # type: ignore[arg-type]
+    if json_out:
+        _print_json(response.model_dump(mode="json"))
+        return
+    console.print(response.answer)
+    if response.explanation:
+        console.print(f"[dim]{response.explanation}[/dim]")
+    for i, c in enumerate(response.citations, 1):
+        console.print(f"[dim][{i}] {c.title} — {c.source}[/dim]")
+    for choice in response.choices:
+        console.print(f"[cyan]? {choice}[/cyan]")
+    for action in response.actions:
+        console.print(f"[yellow]待确认操作 {action.id}: {action.summary}[/yellow]")
+
+
 @app.command("eval")
 @handle_errors
 def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML files or folders")] = None,
@@ -143,7 +169,8 @@ def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML 
 def pack_embeddings(data_dir: DataDir = None) -> None:
     """Precompute the pack's vectors into knowledge/embeddings (for maintainers)."""
     copilot = _copilot(data_dir)
-    console.print(f"wrote {copilot.indexer.export_pack_vectors(copilot.pack)}")
+    texts = [c.indexed_text for c in copilot.pack.chunks()] + copilot.intent_example_texts()
+    console.print(f"wrote {copilot.indexer.export_pack_vectors(texts)}")
 
 
 def main() -> None:

@@ -91,3 +91,39 @@ class ProposedActionOut(BaseModel):
     arguments: dict[str, Any]
     proposed_by: str
     created_at: datetime
+
+
+class Customer(BaseModel):
+    """What the user tells us about the customer or prospect; every field optional."""
+
+    name: str | None = None
+    industry: str | None = None
+    city: str | None = None
+    province: str | None = None
+    annual_fee: int | None = Field(default=None, ge=0)
+    tier: Tier | None = None
+    products: list[str] = Field(default_factory=list)
+    situation: list[str] = Field(default_factory=list)
+
+
+class Draft(BaseModel):
+    """What a composer produces: the answer first, then why, then the evidence it used."""
+
+    answer: str
+    explanation: str = ""
+    cited: list[int] = Field(default_factory=list, description="Indexes into the evidence list")
+    composer: Literal["template", "llm"] = "template"
+    llm_error: str | None = None
+
+
+class AskResponse(BaseModel):
+    answer: str
+    grounded: bool
+    citations: list[Evidence]
+    intent: Intent
+    choices: list[str] = Field(default_factory=list)
+    actions: list[ProposedActionOut] = Field(default_factory=list)
+    explanation: str = ""
+    composer: Literal["template", "llm"] = "template"
+    llm_fallback: bool = Field(default=False, description="An LLM was configured but failed; template answer served")
+    confidence: float = 0.0

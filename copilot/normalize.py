@@ -14,7 +14,11 @@ import ftfy
 
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ"
 # A run of lowercase pinyin (optionally toned) in brackets right after a CJK character.
-_PINYIN_NOTE = re.compile(rf"(?<=[\u4e00-\u9fff])[(（][a-z{_TONED}]{{1,7}}[)）]")
+_PINYIN_NOTE = re.compile(rf"(?<=[\u4e00-\u9fff])[(（]([a-z{_TONED}]{{1,7}})[)）]")
+# One pinyin syllable, tone marks removed (ü as v): tells 共識(shí) from 安灯(andon) or 决策人(sponsor).
+_SYLLABLE = re.compile(
+    r"(?:[bpmfdtnlgkhjqxrzcsyw]|zh|ch|sh)?(?:a|o|e|i|u|v|ai|ei|ao|ou|an|en|ang|eng|ong|er|ia|ie|iao|iu|ian|in"
+    r"|iang|ing|iong|ua|uo|uai|ui|uan|un|uang|ue|ve|van|vn)|ng|n|m|hm|hng")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -30,10 +34,16 @@ def to_simplified(text: str) -> str:
     return _converter().convert(text)
 
 
+def _drop_pinyin(match: re.Match) -> str:
+    plain = "".join(c for c in unicodedata.normalize("NFD", match.group(1).replace("ü", "v"))
+                    if not unicodedata.combining(c))
+    return "" if _SYLLABLE.fullmatch(plain) else match.group(0)
+
+
 def normalize(text: str) -> str:
     """Clean one document or query; idempotent."""
     text = ftfy.fix_text(text)
-    text = _PINYIN_NOTE.sub("", text)
+    text = _PINYIN_NOTE.sub(_drop_pinyin, text)
     text = unicodedata.normalize("NFKC", text)
     text = to_simplified(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")

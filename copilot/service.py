@@ -1,17 +1,19 @@
-"""The dependency container: settings, database, pack, embedder, vector store, retriever.
-
-Built once per process (CLI command or API app) and passed in; heavy parts load lazily.
-"""
+"""The dependency container: settings, database, pack, embedder, vector store, retriever,
+pipeline stages. Built once per process (CLI command or API app); heavy parts load lazily."""
 
 from __future__ import annotations
 
 from functools import cached_property
 
+from copilot.actions import ActionStore, AuditLog
+from copilot.compose import LlmComposer, Prompts, TemplateComposer
 from copilot.db import engine_for
 from copilot.embeddings import Embedder, make_embedder
+from copilot.intent import IntentClassifier
 from copilot.knowledge.catalog import Catalog
 from copilot.knowledge.ingest import Indexer
 from copilot.knowledge.pack import Pack, load_pack
+from copilot.pipeline import Deps
 from copilot.retrieve import HybridRetriever
 from copilot.settings import Settings
 from copilot.vectorstore import VectorStore
@@ -23,6 +25,8 @@ class Copilot:
         settings.ensure_data_dir()
         self.engine = engine_for(settings.db_url)
         self.catalog = Catalog(self.engine)
+        self.audit = AuditLog(self.engine)
+        self.actions = ActionStore(self.engine, self.audit)
 
     @cached_property
     def pack(self) -> Pack:
@@ -45,3 +49,35 @@ class Copilot:
         self.indexer.sync_pack(self.pack)
         return HybridRetriever(self.catalog, self.embedder, self.store,
                                dense_weight=self.settings.dense_weight, candidates=self.settings.candidates)
+
+    def intent_example_texts(self) -> list[str]:
+        return IntentClassifier.example_texts(self.pack)
+
+    @cached_property
+    def classifier(self) -> IntentClassifier:
+        vectors = self.indexer.embed_cached(self.intent_example_texts())
+        return IntentClassifier(self.pack, vectors)
+
+    @cached_property
+    def prompts(self) -> Prompts:
+        return Prompts(self.settings.prompts_dir)
+
+    @cached_property
+    def composer(self) -> TemplateComposer:
+        return TemplateComposer(self.prompts, self.pack.rules)
+
+    @cached_property
+    def llm(self) -> LlmComposer | None:
+        if not self.settings.llm_model:
+            return None
+        from langchain_openai import ChatOpenAI
+
+        chat = ChatOpenAI(model=self.settings.llm_model, base_url=self.settings.llm_base_url,
+                          api_key=self.settings.llm_api_key or "not-needed", timeout=self.settings.llm_timeout_s,
+                          max_retries=self.settings.llm_max_retries, temperature=0.2)
+        return LlmComposer(chat, self.prompts, self.composer, self.pack.vendor.get("vendor", ""))
+
+    @cached_property
+    def deps(self) -> Deps:
+        return Deps(pack=self.pack, retriever=self.retriever, classifier=self.classifier, composer=self.composer,
+                    actions=self.actions, audit=self.audit, llm=self.llm)

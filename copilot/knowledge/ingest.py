@@ -86,16 +86,22 @@ class Indexer:
             data = np.load(path)
             self.catalog.store_vectors(dict(zip(data["keys"].tolist(), data["vectors"])))
 
-    def export_pack_vectors(self, pack: Pack) -> Path:
-        """Write the pack's vectors next to the pack, so a fresh install embeds nothing."""
-        chunks = pack.chunks()
-        vectors = self._vectors(chunks, progress=None)[0]
+    def export_pack_vectors(self, texts: list[str]) -> Path:
+        """Write these texts' vectors next to the pack, so a fresh install embeds nothing."""
+        vectors = self.embed_cached(texts)
         path = self.shipped_vectors_path()
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
-        keys = [embedding_key(self.embedder.name, c.indexed_text) for c in chunks]
+        keys = [embedding_key(self.embedder.name, t) for t in texts]
         np.savez_compressed(path, keys=np.array(keys), vectors=vectors)
         return path
+
+    def embed_cached(self, texts: list[str]) -> np.ndarray:
+        """Passage vectors through the content-hash cache (used for intent examples too)."""
+        self._preload_shipped_vectors()
+        chunks = [Chunk(id=str(i), doc_key="-", position=i, kind="doc", source="-", title="", text=t)
+                  for i, t in enumerate(texts)]
+        return self._vectors(chunks, progress=None)[0]
 
     # User documents ---------------------------------------------------------------------
     def ingest(self, paths: list[str], progress: Progress | None = None) -> IngestReport:

@@ -1,0 +1,145 @@
+"""Compose the answer: jinja2 templates offline, or an OpenAI-compatible LLM whose draft must
+cite retrieved evidence (one re-ask, then the template answer)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from copilot.lexical import tokenize
+from copilot.models import Draft, Evidence, Intent, Slots
+from copilot.rules import Rules
+
+log = logging.getLogger(__name__)
+
+ROLE_NAMES = {"sales": "销售", "csm": "客户成功经理", "support": "客服"}
+_SENTENCE = re.compile(r"(?<=[。！？!?；;])|\n")
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+class Prompts:
+    def __init__(self, prompts_dir: Path) -> None:
+        self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(prompts_dir)),
+                                       undefined=jinja2.StrictUndefined, autoescape=False)
+
+    def render(self, name: str, **values: Any) -> str:
+        return self._env.get_template(name).render(**values).strip()
+
+
+class TemplateComposer:
+    """Deterministic answers: the FAQ answer verbatim, best sentences, or ranked cases."""
+
+    def __init__(self, prompts: Prompts, rules: Rules) -> None:
+        self.prompts = prompts
+        self.rules = rules
+
+    def compose(self, question: str, intent: Intent, evidence: list[Evidence], grounded: bool,
+                choices: list[str]) -> Draft:
+        if not grounded:
+            return Draft(answer=self.prompts.render("not_found.md.j2", choices=choices),
+                         explanation="检索到的资料与问题的相关度不够，按规则不作答。")
+        top = evidence[0]
+        if intent.task == "find_cases" or (top.kind == "case" and intent.task != "faq"):
+            return self._cases(intent.slots, evidence)
+        if top.kind == "faq":
+            return Draft(answer=self.prompts.render("answer_faq.md.j2", faq_answer=top.meta.get("answer") or top.text),
+                         explanation=f"这是知识库中的标准答案：「{top.title}」。", cited=[0])
+        return self._extract(question, evidence)
+
+    def _cases(self, slots: Slots, evidence: list[Evidence]) -> Draft:
+        cases = [(i, e) for i, e in enumerate(evidence) if e.kind == "case"][:3]
+        rows = [{"title": e.title, "summary": e.text.split("\n")[0], "why": why_matched(slots, e.meta),
+                 "ref": i + 1} for i, e in cases]
+        explanation = "按同行业、同城（或同省、同区域）、同规模和相似情境排序；最有效的销售素材是同行案例。"
+        return Draft(answer=self.prompts.render("answer_cases.md.j2", cases=rows), explanation=explanation,
+                     cited=[i for i, _ in cases])
+
+    def _extract(self, question: str, evidence: list[Evidence]) -> Draft:
+        """The most relevant sentences of the best passages, in the order they appear."""
+        query_tokens = set(tokenize(question))
+        scored = []
+        for rank, e in enumerate(evidence[:3]):
+            for position, sentence in enumerate(s.strip() for s in _SENTENCE.split(e.text)):
+                if len(sentence) < 6 or sentence.startswith(("问：", "相似问法")):
+                    continue
+                overlap = len(query_tokens & set(tokenize(sentence)))
+                # Earlier passages and earlier sentences win ties: they are what retrieval trusted most.
+                scored.append((overlap - 0.5 * rank - 0.01 * position, rank, position, sentence))
+        best = sorted(scored, reverse=True)[:3]
+        best.sort(key=lambda item: (item[1], item[2]))
+        sentences = [s.removeprefix("答：") for *_, s in best]
+        citations = [rank + 1 for _, rank, _, _ in best]
+        answer = self.prompts.render("answer_practice.md.j2", sentences=sentences, citations=citations)
+        return Draft(answer=answer, explanation=f"摘自最相关的资料「{evidence[0].title}」等。",
+                     cited=sorted({c - 1 for c in citations}))
+
+
+def why_matched(slots: Slots, meta: dict[str, Any]) -> list[str]:
+    """Plain-language reasons a case fits the customer in question."""
+    reasons = []
+    if slots.industry and meta.get("industry") == slots.industry:
+        reasons.append(f"同行业（{slots.industry}）")
+    if slots.city and meta.get("city") == slots.city:
+        reasons.append(f"同城（{slots.city}）")
+    elif slots.province and meta.get("province") == slots.province:
+        reasons.append(f"同省（{slots.province}）")
+    elif slots.region and meta.get("region") == slots.region:
+        reasons.append(f"同区域（{slots.region}）")
+    if slots.tier and meta.get("tier") == slots.tier:
+        reasons.append(f"同规模（{slots.tier}）")
+    shared = [s for s in slots.situation if s in str(meta.get("situation", ""))]
+    if shared:
+        reasons.append(f"相似情境（{'、'.join(shared)}）")
+    return reasons
+
+
+class LlmComposer:
+    """Any OpenAI-compatible chat endpoint through langchain-openai."""
+
+    def __init__(self, chat_model: Any, prompts: Prompts, fallback: TemplateComposer, vendor: str) -> None:
+        self.chat_model = chat_model
+        self.prompts = prompts
+        self.fallback = fallback
+        self.vendor = vendor
+
+    def compose(self, question: str, intent: Intent, evidence: list[Evidence], grounded: bool,
+                choices: list[str], history: list[str] | None = None) -> Draft:
+        template = self.fallback.compose(question, intent, evidence, grounded, choices)
+        if not grounded or (evidence and evidence[0].kind == "faq" and intent.task in ("faq", "escalation")):
+            # Nothing to ground on, or a matched FAQ: its answer is served as written.
+            return template
+        messages = [("system", self.prompts.render("llm_system.j2", vendor=self.vendor,
+                                                   role_name=ROLE_NAMES[intent.role])),
+                    ("human", self.prompts.render("llm_answer.j2", question=question, evidence=evidence,
+                                                  history=history or []))]
+        try:
+            for _attempt in range(2):
+                text = str(self.chat_model.invoke(messages).content).strip()
+                problem = citation_problem(text, len(evidence))
+                if problem is None:
+                    cited = sorted({int(n) - 1 for n in _CITATION.findall(text)})
+                    return Draft(answer=text, explanation=template.explanation, cited=cited, composer="llm")
+                messages += [("ai", text), ("human", self.prompts.render("llm_reask.j2", problem=problem,
+                                                                         count=len(evidence)))]
+            reason = f"LLM draft failed validation twice: {problem}"
+        except Exception as exc:  # endpoint down, timeout, bad reply: serve the template answer
+            reason = f"{type(exc).__name__}: {exc}"
+        log.warning("LLM compose fell back to template: %s", reason)
+        return template.model_copy(update={"llm_error": reason[:300]})
+
+
+def citation_problem(text: str, evidence_count: int) -> str | None:
+    """Why a draft is not acceptable, or None: it must cite, and only evidence that exists."""
+    numbers = [int(n) for n in _CITATION.findall(text)]
+    if not text:
+        return "回答为空"
+    if not numbers:
+        return "没有标注任何出处编号"
+    bad = sorted({n for n in numbers if not 1 <= n <= evidence_count})
+    if bad:
+        return f"引用了不存在的资料编号 {bad}"
+    return None

@@ -1,0 +1,110 @@
+"""Question -> typed `Intent`: task by nearest labelled examples, slots by gazetteer and regex.
+
+The offline classifier reuses the query embedding that retrieval computes anyway, so
+understanding costs one matrix product. An LLM, when configured, fills the same `Intent`
+(see compose.LlmComposer.understand) and falls back to this one on any error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from copilot.knowledge.pack import Pack
+from copilot.models import Intent, Role, Slots
+from copilot.normalize import normalize
+
+# Explicit words that settle the task before the classifier is asked.
+_TASK_HINTS: list[tuple[str, re.Pattern[str]]] = [
+    ("draft_plan", re.compile(r"(成功计划|客户成功计划|success plan|起草.{0,6}计划|拟.{0,4}计划|做.{0,4}计划)", re.I)),
+    ("find_cases", re.compile(r"(案例|标杆客户|参考客户|对标|同行.{0,6}(客户|效果|数据)|peer case|case stud|reference customer)", re.I)),
+]
+_FEE = re.compile(r"(?:年费|年订阅费?|订阅费|客单价|预算|合同额|签了|签约)\D{0,6}?(\d+(?:\.\d+)?)\s*(万|w|k|千|元)?", re.I)
+_FEE_ALONE = re.compile(r"(\d+(?:\.\d+)?)\s*(万|w)\s*(?:/年|一年|每年|年费)", re.I)
+_KEY_ACCOUNT = re.compile(r"(大客户|重点客户|战略客户|KA客户|\bKA\b|key account|VIP客户)", re.I)
+_TIER_WORDS = {"大型": r"大型|大客户", "中型": r"中型", "中小": r"中小", "小微": r"小微|夫妻店|单店"}
+
+
+@dataclass
+class _Examples:
+    tasks: list[str]
+    vectors: np.ndarray
+
+
+class IntentClassifier:
+    def __init__(self, pack: Pack, example_vectors: np.ndarray) -> None:
+        self.pack = pack
+        self.rules = pack.rules
+        self._examples = _Examples([t for item in pack.intents for t in [item.task] * len(item.examples)],
+                                   example_vectors)
+        gazetteer = pack.gazetteer
+        self._cities = sorted((gazetteer.get("cities") or {}), key=len, reverse=True)
+        self._provinces = sorted({p for ps in (gazetteer.get("regions") or {}).values() for p in ps}, key=len, reverse=True)
+        self._industries = gazetteer.get("industries") or {}
+        self._situations = gazetteer.get("situations") or {}
+        situation_words = {w for words in self._situations.values() for w in words}
+        # Product names, plus their short forms ("收银" for 云铺收银) unless a short form is also a
+        # situation word ("连锁" describes the customer more often than the product).
+        self._products = {p["name"]: [p["name"]] + ([p["name"].removeprefix("云铺")] if p["name"].removeprefix("云铺")
+                                                      not in situation_words else [])
+                          for p in pack.vendor.get("products", [])}
+
+    @staticmethod
+    def example_texts(pack: Pack) -> list[str]:
+        return [normalize(e) for item in pack.intents for e in item.examples]
+
+    def classify(self, question: str, role: Role, query_vector: np.ndarray, history: list[str] | None = None) -> Intent:
+        text = normalize(question)
+        context = normalize(" ".join(history or [])) + " " + text
+        slots = self.slots(context)
+        task, confidence = self._task(text, query_vector)
+        if task == "faq" and slots.urgency == "urgent":
+            task = "escalation"
+        return Intent(role=role, task=task, slots=slots, confidence=round(confidence, 3))
+
+    def _task(self, text: str, vector: np.ndarray) -> tuple[str, float]:
+        for task, pattern in _TASK_HINTS:
+            if pattern.search(text):
+                return task, 1.0
+        if not len(self._examples.tasks):
+            return "practice_question", 0.0
+        sims = self._examples.vectors @ vector
+        top = np.argsort(-sims)[:7]
+        votes: dict[str, float] = {}
+        for i in top:
+            # Sharpened weights: the bunching of cosine scores makes plain votes too flat.
+            votes[self._examples.tasks[i]] = votes.get(self._examples.tasks[i], 0.0) + float(np.exp((sims[i] - sims[top[0]]) * 50))
+        task = max(votes, key=votes.get)
+        return task, votes[task] / sum(votes.values())
+
+    def slots(self, text: str) -> Slots:
+        city = next((c for c in self._cities if c in text), None)
+        province = self.rules.province_for_city(city) if city else next(
+            (p for p in self._provinces if p in text), None)
+        industry = next((name for name, words in self._industries.items()
+                         if any(w.lower() in text.lower() for w in words)), None)
+        fee = _annual_fee(text)
+        tier = self.rules.tier_for_fee(fee) if fee is not None else next(
+            (t for t, pattern in _TIER_WORDS.items() if re.search(pattern, text)), None)
+        urgent_words = self.rules.andon.urgent_words
+        return Slots(
+            industry=industry, city=city, province=province, region=self.rules.region_for_province(province),
+            tier=tier, annual_fee=fee,
+            product=next((name for name, forms in self._products.items() if any(f in text for f in forms)), None),
+            situation=[name for name, words in self._situations.items() if any(w in text for w in words)],
+            urgency="urgent" if any(w.lower() in text.lower() for w in urgent_words) else "normal",
+            account_tier="大型" if _KEY_ACCOUNT.search(text) else tier,
+        )
+
+
+def _annual_fee(text: str) -> int | None:
+    match = _FEE.search(text) or _FEE_ALONE.search(text)
+    if not match:
+        return None
+    amount, unit = float(match.group(1)), (match.group(2) or "").lower()
+    multiplier = {"万": 10_000, "w": 10_000, "k": 1_000, "千": 1_000}.get(unit, 1)
+    if not unit and amount < 1000:  # "年费5" with no unit reads as 万 in this trade
+        multiplier = 10_000
+    return int(amount * multiplier)

@@ -1,0 +1,141 @@
+"""The one paradigm as code: understand intent -> find evidence + rules -> compose -> propose.
+
+`answer()` calls the stages in order with typed hand-offs and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from copilot.actions import ActionStore, AuditLog
+from copilot.compose import LlmComposer, TemplateComposer, why_matched
+from copilot.errors import InvalidInput
+from copilot.intent import IntentClassifier
+from copilot.knowledge.pack import Pack
+from copilot.models import AskResponse, Customer, Evidence, Intent, ProposedActionOut, Role, SearchFilters, Slots
+from copilot.retrieve import HybridRetriever
+
+MAX_QUESTION_CHARS = 2000
+EVIDENCE_K = 6
+
+
+@dataclass
+class Deps:
+    pack: Pack
+    retriever: HybridRetriever
+    classifier: IntentClassifier
+    composer: TemplateComposer
+    actions: ActionStore
+    audit: AuditLog
+    llm: LlmComposer | None = None
+    audiences: dict[str, list[str]] = field(default_factory=dict)  # per-caller override
+
+
+def answer(deps: Deps, question: str, role: Role, customer: Customer | None = None,
+           history: list[str] | None = None, actor: str = "anonymous",
+           audiences: list[str] | None = None) -> AskResponse:
+    question = validate_question(question)
+    vector = deps.retriever.embed_query(question)
+    intent = understand(deps, question, role, customer, history, vector)
+    evidence, confidence = find(deps, question, intent, vector, audiences)
+    grounded = bool(evidence) and intent.task != "out_of_scope" and confidence >= threshold(deps)
+    choices = likely_questions(evidence, grounded)
+    composer = deps.llm or deps.composer
+    draft = (composer.compose(question, intent, evidence, grounded, choices, history) if deps.llm
+             else composer.compose(question, intent, evidence, grounded, choices))
+    actions = propose(deps, question, intent, draft.answer, evidence, customer, actor) if grounded or \
+        intent.task == "escalation" else []
+    cited = [evidence[i] for i in draft.cited if i < len(evidence)] if grounded else []
+    text = draft.answer
+    if any(a.type == "escalation_ticket" for a in actions):
+        ticket = actions[0].arguments
+        text = deps.composer.prompts.render("escalation.md.j2", tier=ticket["account_tier"], sla=ticket["sla_minutes"],
+                                            queue=ticket["queue"], first_answer=draft.answer if grounded else "")
+    response = AskResponse(answer=text, explanation=draft.explanation, grounded=grounded,
+                           citations=cited, intent=intent, choices=choices, actions=actions,
+                           composer=draft.composer, llm_fallback=draft.llm_error is not None,
+                           confidence=confidence)
+    deps.audit.record(actor, "ask", None, {
+        "role": role, "question": question, "task": intent.task, "grounded": grounded,
+        "confidence": confidence, "answer": text[:2000], "sources": [c.source for c in cited]})
+    return response
+
+
+def validate_question(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise InvalidInput("The question is empty: type what you want to know")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InvalidInput(f"The question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    return question
+
+
+def understand(deps: Deps, question: str, role: Role, customer: Customer | None,
+               history: list[str] | None, vector: Any) -> Intent:
+    intent = deps.classifier.classify(question, role, vector, history)
+    if customer is not None:
+        intent = intent.model_copy(update={"slots": merge_customer(deps, intent.slots, customer)})
+    return intent
+
+
+def merge_customer(deps: Deps, slots: Slots, customer: Customer) -> Slots:
+    """The explicit profile wins over what was guessed from the text."""
+    rules = deps.pack.rules
+    province = customer.province or rules.province_for_city(customer.city) or slots.province
+    tier = customer.tier or (rules.tier_for_fee(customer.annual_fee) if customer.annual_fee is not None else slots.tier)
+    return slots.model_copy(update={
+        "industry": customer.industry or slots.industry, "city": customer.city or slots.city,
+        "province": province, "region": rules.region_for_province(province) or slots.region,
+        "tier": tier, "annual_fee": customer.annual_fee if customer.annual_fee is not None else slots.annual_fee,
+        "situation": sorted(set(slots.situation) | set(customer.situation)),
+        "account_tier": tier if slots.account_tier is None or customer.tier or customer.annual_fee else slots.account_tier,
+    })
+
+
+def find(deps: Deps, question: str, intent: Intent, vector: Any,
+         audiences: list[str] | None = None) -> tuple[list[Evidence], float]:
+    """Hybrid retrieval with the role's routing, the task's boosts and the slots' preferences."""
+    rules = deps.pack.rules
+    route = rules.role_route(intent.role)
+    allowed = [a for a in route.audiences if audiences is None or a in audiences]
+    found = deps.retriever.search(question, k=EVIDENCE_K * 2, query_vector=vector,
+                                  filters=SearchFilters(kinds=route.kinds, audiences=allowed),
+                                  boosts=rules.task_boosts(intent.task))
+    evidence = found.results
+    if intent.task == "find_cases":
+        # Business rule: a peer from the same industry, place and size is the best material.
+        for e in evidence:
+            if e.kind == "case":
+                e.score = round(e.score * (1 + 0.2 * len(why_matched(intent.slots, e.meta))), 4)
+        evidence.sort(key=lambda e: -e.score)
+    return evidence[:EVIDENCE_K], found.confidence
+
+
+def threshold(deps: Deps) -> float:
+    return float(deps.pack.rules.grounding.get("min_confidence", 0.5))
+
+
+def likely_questions(evidence: list[Evidence], grounded: bool) -> list[str]:
+    """Choices instead of typing: when unsure, or when two FAQs fit almost equally."""
+    faqs = [e for e in evidence if e.kind in ("faq", "playbook")]
+    if not grounded:
+        return [e.title for e in faqs[:3]]
+    if len(faqs) >= 2 and evidence[0].kind == "faq" and faqs[1].score >= 0.97 * faqs[0].score:
+        return [e.title for e in faqs[:3]]
+    return []
+
+
+def propose(deps: Deps, question: str, intent: Intent, drafted: str, evidence: list[Evidence],
+            customer: Customer | None, actor: str) -> list[ProposedActionOut]:
+    """Andon: an urgent issue of a key account becomes an escalation ticket for a human to confirm."""
+    andon = deps.pack.rules.andon
+    tier = intent.slots.account_tier
+    if intent.slots.urgency != "urgent" or tier not in andon.key_account_tiers:
+        return []
+    sla = andon.sla_minutes.get(tier, 60)
+    ticket = {"question": question, "customer": customer.model_dump() if customer else {"tier": tier},
+              "account_tier": tier, "sla_minutes": sla, "queue": andon.ticket_queue, "drafted_answer": drafted,
+              "sources": [e.source for e in evidence[:3]]}
+    summary = f"安灯升级：{tier}客户紧急问题，SLA {sla} 分钟 → {andon.ticket_queue}"
+    return [deps.actions.propose("escalation_ticket", summary, ticket, actor, intent.role)]
