@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -90,8 +91,9 @@ def search(query: str, k: Annotated[int, typer.Option("--k", min=1, max=100)] = 
     try:
         filters = SearchFilters(kinds=kind, audiences=audience, industry=industry, province=province,
                                 region=region, tier=tier)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc).splitlines()[-1]) from None
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(
+            f"--{str(e['loc'][0]).removesuffix('s')} {e.get('input')!r}: {e['msg']}" for e in exc.errors())) from None
     found = _copilot(data_dir).retriever.search(query, k=k, filters=filters)
     if json_out:
         _print_json(found.model_dump())
@@ -141,15 +143,10 @@ def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML 
     questions = evals.load_questions(files or [PROJECT_ROOT / "evals"])
     if not questions:
         raise CopilotError("No eval questions found")
-    retriever, rules = copilot.retriever, copilot.pack.rules
+    from copilot.pipeline import threshold
 
-    def search_for(question: evals.EvalQuestion, weight: float | None):
-        route = rules.role_route(question.role)
-        return retriever.search(question.question, k=10, dense_weight=weight,
-                                filters=SearchFilters(kinds=route.kinds, audiences=route.audiences))
-
-    results = evals.run_eval(questions, search_for)
-    metrics = evals.summarize(results, rules.grounding.get("min_confidence", 0.5))
+    results = evals.run_eval(questions, evals.pipeline_search(copilot.deps))
+    metrics = evals.summarize(results, threshold(copilot.deps))
     out = out or copilot.settings.data_dir / "evals" / f"results-{datetime.now():%Y%m%d-%H%M%S}.jsonl"
     evals.write_results(results, metrics, out)
     if json_out:
@@ -162,6 +159,29 @@ def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML 
     console.print(table)
     console.print(f"out of scope: {metrics['out_of_scope']}")
     console.print(f"per-question results: {out}")
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@app.command()
+@handle_errors
+def serve(host: str = "127.0.0.1", port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+          data_dir: DataDir = None) -> None:
+    """Run the HTTP API, the OpenAI-compatible endpoint and the web UI."""
+    import os
+
+    import uvicorn
+
+    settings = _settings(data_dir)
+    if host not in LOOPBACK and not settings.api_keys:
+        raise CopilotError(f"Refusing to serve on {host} without API keys: set COPILOT_API_KEYS "
+                           '(e.g. \'{"<key>": "admin"}\') or bind to 127.0.0.1')
+    if data_dir:
+        os.environ["COPILOT_DATA_DIR"] = str(data_dir)
+    console.print(f"Copilot on http://{host}:{port}  (API docs: /docs, UI: /)")
+    uvicorn.run("copilot.api.asgi:app", host=host, port=port, workers=workers, log_level="info")
 
 
 @app.command("pack-embeddings", hidden=True)

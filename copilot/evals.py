@@ -7,15 +7,21 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, Field
 
 from copilot.errors import InvalidInput
-from copilot.models import Evidence, Role, SearchResult
+from copilot.models import Evidence, Role
+
+if TYPE_CHECKING:
+    from copilot.pipeline import Deps
 from copilot.normalize import normalize
 
-MODES = {"bm25": 0.0, "dense": 1.0, "hybrid": None}  # dense weight; None = configured
+# bm25 and dense: plain retrieval with the role's routing. hybrid: the production "find" stage
+# (fused retrieval + intent-driven boosts and business rules), with its grounding decision.
+MODES = ("bm25", "dense", "hybrid")
 
 
 class EvalQuestion(BaseModel):
@@ -65,20 +71,41 @@ def is_hit(evidence: Evidence, question: EvalQuestion) -> bool:
     return True
 
 
-Search = Callable[[EvalQuestion, float | None], SearchResult]
+# (question, mode) -> (ranked evidence, grounding confidence)
+Search = Callable[[EvalQuestion, str], tuple[list[Evidence], float]]
 
 
 def run_eval(questions: list[EvalQuestion], search: Search, k: int = 10) -> list[QuestionResult]:
     results = []
-    for mode, weight in MODES.items():
+    for mode in MODES:
         for question in questions:
-            found = search(question, weight)
-            rank = next((i for i, e in enumerate(found.results[:k], 1) if is_hit(e, question)), None)
+            evidence, confidence = search(question, mode)
+            rank = next((i for i, e in enumerate(evidence[:k], 1) if is_hit(e, question)), None)
             results.append(QuestionResult(
                 id=question.id, mode=mode, role=question.role, question=question.question,
                 out_of_scope=question.out_of_scope, rank=None if question.out_of_scope else rank,
-                confidence=found.confidence, top=[e.source for e in found.results[:5]]))
+                confidence=confidence, top=[e.source for e in evidence[:5]]))
     return results
+
+
+def pipeline_search(deps: "Deps", k: int = 10) -> Search:
+    """The search each mode stands for, on the given pipeline dependencies."""
+    from copilot import pipeline
+    from copilot.models import SearchFilters
+
+    def search(question: EvalQuestion, mode: str) -> tuple[list[Evidence], float]:
+        vector = deps.retriever.embed_query(question.question)
+        intent = pipeline.understand(deps, question.question, question.role, None, None, vector)
+        if mode == "hybrid":
+            evidence, found = pipeline.find(deps, question.question, intent, vector, k=k)
+            return evidence, pipeline.grounding_confidence(found, intent)
+        route = deps.pack.rules.role_route(question.role)
+        found = deps.retriever.search(question.question, k=k, query_vector=vector,
+                                      dense_weight=0.0 if mode == "bm25" else 1.0,
+                                      filters=SearchFilters(kinds=route.kinds, audiences=route.audiences))
+        return found.results, pipeline.grounding_confidence(found, intent)
+
+    return search
 
 
 def summarize(results: list[QuestionResult], threshold: float) -> dict:

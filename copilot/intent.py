@@ -18,7 +18,7 @@ from copilot.normalize import normalize
 
 # Explicit words that settle the task before the classifier is asked.
 _TASK_HINTS: list[tuple[str, re.Pattern[str]]] = [
-    ("draft_plan", re.compile(r"(成功计划|客户成功计划|success plan|起草.{0,6}计划|拟.{0,4}计划|做.{0,4}计划)", re.I)),
+    ("draft_plan", re.compile(r"((起草|拟|写|做|出|生成|制定|draft|write|create).{0,12}(成功计划|success plan|计划))", re.I)),
     ("find_cases", re.compile(r"(案例|标杆客户|参考客户|对标|同行.{0,6}(客户|效果|数据)|peer case|case stud|reference customer)", re.I)),
 ]
 _FEE = re.compile(r"(?:年费|年订阅费?|订阅费|客单价|预算|合同额|签了|签约)\D{0,6}?(\d+(?:\.\d+)?)\s*(万|w|k|千|元)?", re.I)
@@ -59,17 +59,36 @@ class IntentClassifier:
         text = normalize(question)
         context = normalize(" ".join(history or [])) + " " + text
         slots = self.slots(context)
-        task, confidence = self._task(text, query_vector)
-        if task == "faq" and slots.urgency == "urgent":
-            task = "escalation"
-        return Intent(role=role, task=task, slots=slots, confidence=round(confidence, 3))
+        task, confidence, hinted = self._task(text, query_vector)
+        task = self._apply_rules(task, hinted, role, slots)
+        return Intent(role=role, task=task, slots=slots, confidence=round(confidence, 3),
+                      scope_margin=self._scope_margin(query_vector))
 
-    def _task(self, text: str, vector: np.ndarray) -> tuple[str, float]:
+    @staticmethod
+    def _apply_rules(task: str, hinted: bool, role: Role, slots: Slots) -> str:
+        """Business sense on top of the nearest examples: escalation needs urgency, a plan or
+        a case search needs to be asked for (or a customer profile to search with)."""
+        if task in ("faq", "escalation"):
+            return "escalation" if slots.urgency == "urgent" else "faq"
+        if task == "draft_plan" and not hinted:
+            return "practice_question"
+        if task == "find_cases" and not hinted and not (slots.industry or slots.city):
+            return "faq" if role == "support" else "practice_question"
+        return task
+
+    def _scope_margin(self, vector: np.ndarray) -> float:
+        tasks = np.array(self._examples.tasks)
+        if not len(tasks) or "out_of_scope" not in tasks:
+            return 0.0
+        sims = self._examples.vectors @ vector
+        return float(sims[tasks != "out_of_scope"].max() - sims[tasks == "out_of_scope"].max())
+
+    def _task(self, text: str, vector: np.ndarray) -> tuple[str, float, bool]:
         for task, pattern in _TASK_HINTS:
             if pattern.search(text):
-                return task, 1.0
+                return task, 1.0, True
         if not len(self._examples.tasks):
-            return "practice_question", 0.0
+            return "practice_question", 0.0, False
         sims = self._examples.vectors @ vector
         top = np.argsort(-sims)[:7]
         votes: dict[str, float] = {}
@@ -77,7 +96,7 @@ class IntentClassifier:
             # Sharpened weights: the bunching of cosine scores makes plain votes too flat.
             votes[self._examples.tasks[i]] = votes.get(self._examples.tasks[i], 0.0) + float(np.exp((sims[i] - sims[top[0]]) * 50))
         task = max(votes, key=votes.get)
-        return task, votes[task] / sum(votes.values())
+        return task, votes[task] / sum(votes.values()), False
 
     def slots(self, text: str) -> Slots:
         city = next((c for c in self._cities if c in text), None)

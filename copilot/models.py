@@ -60,7 +60,10 @@ class Evidence(BaseModel):
 class SearchResult(BaseModel):
     query: str
     results: list[Evidence]
-    confidence: float = Field(default=0.0, exclude=True)
+    # How far the best dense match rises above the candidate pool, and the best BM25 score:
+    # the retrieval half of the grounding decision.
+    dense_lift: float = Field(default=0.0, exclude=True)
+    lexical_top: float = Field(default=0.0, exclude=True)
 
 
 class Slots(BaseModel):
@@ -80,7 +83,9 @@ class Intent(BaseModel):
     role: Role
     task: Task
     slots: Slots = Field(default_factory=Slots)
-    confidence: float = 1.0
+    confidence: float = Field(default=1.0, exclude=True)
+    # Similarity to the nearest in-scope example minus the nearest out-of-scope one.
+    scope_margin: float = Field(default=0.0, exclude=True)
 
 
 class ProposedActionOut(BaseModel):

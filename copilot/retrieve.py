@@ -4,7 +4,6 @@ normalised scores; metadata filters; also a LangChain `BaseRetriever`."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -88,9 +87,16 @@ class HybridRetriever:
         dense = self.store.query(vector, self.candidates, _where(filters))
         dense = [(id_, score) for id_, score in dense if id_ in snap.row_of and mask[snap.row_of[id_]]]
         weight = self.dense_weight if dense_weight is None else dense_weight
+        if dense_weight is None and _mostly_latin(text):
+            # BM25 over a Chinese corpus has little to say about an English question; the
+            # multilingual embedding bridges the languages.
+            weight = max(weight, 0.9)
         fused = self._fuse(snap, lexical, dense, boosts or {}, weight)
         results = [self._evidence(snap, row, score, lexical[row], dense_of) for row, score, dense_of in fused[:k]]
-        return SearchResult(query=query, results=results, confidence=_confidence(lexical, dense, fused))
+        pool = np.array([score for _, score in dense], dtype=np.float32)
+        return SearchResult(query=query, results=results,
+                            dense_lift=float(pool[0] - pool.mean()) if pool.size else 0.0,
+                            lexical_top=float(lexical.max()) if lexical.size else 0.0)
 
     def _mask(self, snap: _Snapshot, filters: SearchFilters) -> np.ndarray:
         mask = np.ones(len(snap.chunks), dtype=bool)
@@ -133,6 +139,11 @@ class HybridRetriever:
                         score=round(score, 4), meta=chunk.meta, bm25=float(lexical), dense=float(dense))
 
 
+def _mostly_latin(text: str) -> bool:
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and sum(ch.isascii() for ch in letters) / len(letters) > 0.6
+
+
 def _where(filters: SearchFilters) -> dict[str, Any] | None:
     clauses: list[dict[str, Any]] = []
     if filters.kinds:
@@ -146,22 +157,6 @@ def _where(filters: SearchFilters) -> dict[str, Any] | None:
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def _confidence(lexical: np.ndarray, dense: list[tuple[str, float]], fused: Sequence[tuple[int, float, float]]) -> float:
-    """How clearly the best passage stands out from the crowd (0..1).
-
-    Cosine scores of this model bunch together, so an absolute cut-off means nothing; what
-    separates a real answer from noise is how far the best match rises above the others.
-    """
-    if not dense or not fused:
-        return 0.0
-    scores = np.array([s for _, s in dense], dtype=np.float32)
-    dense_lift = float((scores[0] - scores.mean()) / (scores.std() + 1e-6)) if len(scores) > 2 else 0.0
-    positive = lexical[lexical > 0]
-    lexical_lift = float(positive.max() / (np.median(positive) + 1e-6)) if positive.size > 2 else 0.0
-    raw = 0.6 * min(dense_lift / 4.0, 1.0) + 0.4 * min(lexical_lift / 6.0, 1.0)
-    return round(max(raw, 0.0), 4)
 
 
 class CopilotRetriever(BaseRetriever):

@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     dense_weight: float = 0.5
     candidates: int = 60
 
+    # API keys: {"key": "sales" | "csm" | "support" | "admin"}. Without keys the server only
+    # accepts loopback binding (see cli serve); with keys every request needs a Bearer key.
+    api_keys: dict[str, Literal["sales", "csm", "support", "admin"]] = Field(default_factory=dict)
+
+    # Executors for confirmed actions: files land in the outbox; a webhook URL is optional.
+    outbox_dir: Path | None = None
+    webhook_url: str | None = None
+
+    @property
+    def outbox(self) -> Path:
+        return self.outbox_dir or self.data_dir / "outbox"
+
     @cached_property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'copilot.db'}"

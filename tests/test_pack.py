@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
-from textwrap import dedent
+from textwrap import dedent, indent
 
 import pytest
 
@@ -71,40 +70,39 @@ def test_shipped_item_ids_are_unique_across_the_pack(real_pack):
 def test_broken_items_are_reported_and_skipped(tmp_path):
     folder = write_tiny_pack(tmp_path / "knowledge")
     cases = (folder / "cases.yaml").read_text(encoding="utf-8")
-    cases += dedent("""\
-      - id: case-broken-fee
-        company: 坏数据（示例）
-        industry: 烘焙
-        city: 杭州
-        province: 浙江
-        annual_fee: 十万
-        products: [云铺收银]
-        challenge: x
-        actions: [x]
-        results: [{metric: m, after: 1}]
-        time_to_first_value_days: 3
-        summary: x
-      - id: case-bakery-hz
-        company: 重复的编号（示例）
-        industry: 烘焙
-        city: 杭州
-        province: 浙江
-        annual_fee: 1000
-        products: [云铺收银]
-        challenge: x
-        actions: [x]
-        results: [{metric: m, after: 1}]
-        time_to_first_value_days: 3
-        summary: x
-    """).replace("\n", "\n  ").rstrip() + "\n"
-    # Re-indent: the appended items belong to the `cases:` list.
-    (folder / "cases.yaml").write_text(cases.replace("\n  - id: case-broken", "\n  - id: case-broken"), encoding="utf-8")
-    faqs = (folder / "faqs.yaml").read_text(encoding="utf-8") + dedent("""\
-      - id: faq-no-answer
-        question: 这条没有答案
-        category: 收银
-      - just a string
-    """)
+    cases += indent(dedent("""\
+        - id: case-broken-fee
+          company: 坏数据（示例）
+          industry: 烘焙
+          city: 杭州
+          province: 浙江
+          annual_fee: 十万
+          products: [云铺收银]
+          challenge: x
+          actions: [x]
+          results: [{metric: m, after: 1}]
+          time_to_first_value_days: 3
+          summary: x
+        - id: case-bakery-hz
+          company: 重复的编号（示例）
+          industry: 烘焙
+          city: 杭州
+          province: 浙江
+          annual_fee: 1000
+          products: [云铺收银]
+          challenge: x
+          actions: [x]
+          results: [{metric: m, after: 1}]
+          time_to_first_value_days: 3
+          summary: x
+    """), "  ")
+    (folder / "cases.yaml").write_text(cases, encoding="utf-8")
+    faqs = (folder / "faqs.yaml").read_text(encoding="utf-8") + indent(dedent("""\
+        - id: faq-no-answer
+          question: 这条没有答案
+          category: 收银
+        - just a string
+    """), "  ")
     (folder / "faqs.yaml").write_text(faqs, encoding="utf-8")
     (folder / "playbooks.yaml").write_text("playbooks:\n  - id: pb-x\n    title: [unclosed\n", encoding="utf-8")
 
@@ -171,6 +169,3 @@ def test_case_passages_carry_tier_and_region(real_pack):
     assert chunk.meta["region"] == real_pack.rules.region_for_province(case.province)
     assert chunk.meta["tier"] in chunk.text and case.city in chunk.text
 
-
-def test_pack_dir_constant_points_at_the_repo_pack():
-    assert PACK_DIR == Path(__file__).resolve().parents[1] / "knowledge"

@@ -1,0 +1,1 @@
+"""HTTP interface: FastAPI app factory, routes, OpenAI-compatible endpoints, web UI."""

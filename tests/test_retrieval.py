@@ -1,0 +1,174 @@
+"""Hybrid retrieval: metadata filters, the LangChain retriever, and one contract that every
+deployment mode must keep (embedded Chroma, a `chroma run` server, Postgres for app data)."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.documents import Document
+
+from conftest import build_settings
+from copilot.models import SearchFilters
+from copilot.retrieve import CopilotRetriever
+
+INTERNAL = {"case-apparel-gz", "faq-discount-approval", "pb-renewal", "pb-peer-case"}
+PACK_SIZE = 11  # 4 cases + 4 FAQs + 3 playbooks in the tiny pack
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, tiny_pack_dir):
+    """The tiny pack plus two short documents, embedded SQLite + Chroma."""
+    from copilot.service import Copilot
+
+    root = tmp_path_factory.mktemp("retrieval")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "错误码.txt").write_text("支付错误码说明\n错误码 E-4031 表示支付通道证书过期，需要在后台重新上传证书。\n",
+                                    encoding="utf-8")
+    (docs / "排班.md").write_text("# 门店排班\n\n周末排班要提前一周发布，临时调班需店长同意。\n", encoding="utf-8")
+    copilot = Copilot(build_settings(root, tiny_pack_dir))
+    report = copilot.indexer.ingest([str(docs)])
+    assert report.failed == [] and len(report.added) == 2
+    return copilot
+
+
+def ids(result) -> list[str]:
+    return [e.id for e in result.results]
+
+
+# Filters ----------------------------------------------------------------------------------------
+def test_unfiltered_search_ranks_the_answering_item_first(indexed):
+    assert ids(indexed.retriever.search("小票打印机不出纸怎么办", k=3))[0] == "faq-printer"
+    assert ids(indexed.retriever.search("八折以下的折扣要谁审批", k=3))[0] == "faq-discount-approval"
+
+
+def test_kind_filter(indexed):
+    found = indexed.retriever.search("续费", k=10, filters=SearchFilters(kinds=["faq"]))
+    assert found.results and {e.kind for e in found.results} == {"faq"}
+    found = indexed.retriever.search("排班", k=10, filters=SearchFilters(kinds=["doc", "playbook"]))
+    assert {e.kind for e in found.results} <= {"doc", "playbook"} and found.results[0].kind == "doc"
+
+
+def test_audience_filter_hides_internal_items(indexed):
+    question = "八折以下的折扣要谁审批"
+    public = indexed.retriever.search(question, k=20, filters=SearchFilters(audiences=["public"]))
+    assert public.results and not INTERNAL & set(ids(public))
+    internal = indexed.retriever.search(question, k=20, filters=SearchFilters(audiences=["internal"]))
+    assert set(ids(internal)) == INTERNAL
+
+
+@pytest.mark.parametrize(("filters", "expected"), [
+    (SearchFilters(industry="茶饮"), ["case-tea-cd"]),
+    (SearchFilters(industry="烘焙"), ["case-bakery-hz"]),
+    (SearchFilters(tier="大型"), ["case-tea-cd"]),
+    (SearchFilters(tier="中型"), ["case-bakery-hz"]),
+    (SearchFilters(tier="中小"), ["case-apparel-gz"]),
+    (SearchFilters(tier="小微"), ["case-fresh-bj"]),      # 4000 a year
+    (SearchFilters(region="华南"), ["case-apparel-gz"]),
+    (SearchFilters(region="华北"), ["case-fresh-bj"]),
+    (SearchFilters(province="四川"), ["case-tea-cd"]),
+    (SearchFilters(region="华南", audiences=["public"]), []),  # the only 华南 case is internal
+    (SearchFilters(industry="烘焙", tier="大型"), []),
+])
+def test_case_facet_filters(indexed, filters, expected):
+    found = indexed.retriever.search("会员复购和连锁门店的成功案例", k=10, filters=filters)
+    assert ids(found) == expected
+
+
+def test_exact_terms_are_found_in_hybrid_mode(indexed):
+    """An error code means nothing to the embedding model; BM25 must still put it first."""
+    for weight in (None, 0.0):
+        top = indexed.retriever.search("E-4031", k=3, dense_weight=weight).results[0]
+        assert "E-4031" in top.text and top.kind == "doc"
+
+
+def test_k_and_empty_queries(indexed):
+    assert len(indexed.retriever.search("会员", k=2).results) == 2
+    assert indexed.retriever.search("   ", k=5).results == []
+
+
+# LangChain -------------------------------------------------------------------------------------------
+def test_langchain_retriever_returns_documents_with_metadata(indexed):
+    retriever = CopilotRetriever(retriever=indexed.retriever, k=2)
+    documents = retriever.invoke("小票打印机不出纸")
+    assert 1 <= len(documents) <= 2 and all(isinstance(d, Document) for d in documents)
+    top = documents[0]
+    assert top.metadata["id"] == top.id == "faq-printer"
+    assert top.metadata["kind"] == "faq" and top.metadata["source"] == "faq-printer"
+    assert top.metadata["title"] == "小票打印机不出纸怎么办？"
+    assert isinstance(top.metadata["score"], float)
+    assert "热敏纸" in top.page_content
+
+
+def test_langchain_retriever_applies_filters(indexed):
+    retriever = CopilotRetriever(retriever=indexed.retriever, k=5,
+                                 filters=SearchFilters(kinds=["doc"], audiences=["public"]))
+    batches = retriever.batch(["排班要提前多久发布", "E-4031 是什么错误"])
+    assert [d.metadata["kind"] for docs in batches for d in docs] == ["doc"] * sum(len(d) for d in batches)
+    assert batches[0][0].metadata["source"].endswith("排班.md")
+    assert batches[1][0].metadata["source"].endswith("错误码.txt")
+
+
+# One contract, every deployment mode ---------------------------------------------------------------------
+@pytest.fixture(params=["embedded", "chroma-http", "postgres+chroma-http"])
+def deployment(request) -> dict:
+    """Settings fields of one deployment mode (the scale-out ones start or need real services)."""
+    overrides: dict = {}
+    if "chroma-http" in request.param:
+        overrides.update(request.getfixturevalue("chroma_http_settings"))
+    if "postgres" in request.param:
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    return overrides
+
+
+class TestDeploymentContract:
+    def test_pack_is_indexed_and_searchable(self, make_copilot, deployment):
+        copilot = make_copilot(**deployment)
+        for weight in (None, 0.0, 1.0):
+            found = copilot.retriever.search("小票打印机不出纸", k=3, dense_weight=weight)
+            assert ids(found)[0] == "faq-printer", (weight, ids(found))
+        assert copilot.store.count() == copilot.catalog.chunk_count() == PACK_SIZE
+        if "database_url" in deployment:
+            assert copilot.engine.dialect.name == "postgresql"
+
+    def test_filters_hold_in_the_vector_store(self, make_copilot, deployment):
+        retriever = make_copilot(**deployment).retriever
+        dense = 1.0  # dense-only, so the vector store's own metadata filter does the work
+        found = retriever.search("连锁门店的成功案例", k=10, dense_weight=dense,
+                                 filters=SearchFilters(kinds=["case"], tier="大型"))
+        assert ids(found) == ["case-tea-cd"]
+        found = retriever.search("折扣审批", k=20, dense_weight=dense, filters=SearchFilters(audiences=["public"]))
+        assert len(found.results) == PACK_SIZE - len(INTERNAL) and not INTERNAL & set(ids(found))
+        found = retriever.search("会员", k=10, dense_weight=dense, filters=SearchFilters(region="华东"))
+        assert ids(found) == ["case-bakery-hz"]
+
+    def test_reopening_reuses_the_index(self, make_copilot, deployment):
+        first = make_copilot(**deployment)
+        before = ids(first.retriever.search("会员积分什么时候过期", k=3))
+        again = make_copilot(**deployment)  # a restart, or a second worker
+        report = again.indexer.sync_pack(again.pack)
+        assert (sorted(report.unchanged), report.embedded, report.chunks) == (
+            ["pack:cases", "pack:faqs", "pack:playbooks"], 0, 0)
+        assert ids(again.retriever.search("会员积分什么时候过期", k=3)) == before
+        assert again.store.count() == PACK_SIZE
+
+    def test_document_lifecycle_is_seen_by_every_worker(self, tmp_path, make_copilot, deployment):
+        worker_a, worker_b = make_copilot(**deployment), make_copilot(**deployment)
+        assert worker_b.retriever.search("质保", k=1).results  # B has loaded its snapshot
+        folder = tmp_path / "docs"
+        folder.mkdir()
+        doc = folder / "质保.txt"
+        doc.write_text("质保政策\n收银机硬件质保两年，人为损坏不在质保范围内。\n", encoding="utf-8")
+
+        assert worker_a.indexer.ingest([str(folder)]).added == [str(doc)]
+        top = worker_b.retriever.search("收银机硬件质保几年", k=1).results[0]
+        assert top.source == str(doc) and "质保两年" in top.text
+
+        doc.write_text("质保政策\n收银机硬件质保延长为三年，进水和摔坏不保。\n", encoding="utf-8")
+        assert worker_a.indexer.ingest([str(folder)]).updated == [str(doc)]
+        texts = [e.text for e in worker_b.retriever.search("收银机硬件质保几年", k=5).results]
+        assert any("质保延长为三年" in t for t in texts) and not any("质保两年" in t for t in texts)
+
+        doc.unlink()
+        assert worker_a.indexer.ingest([str(folder)]).removed == [str(doc.resolve())]
+        assert all(e.kind != "doc" for e in worker_b.retriever.search("收银机硬件质保几年", k=20).results)
+        assert worker_b.store.count() == worker_b.catalog.chunk_count() == PACK_SIZE
