@@ -193,6 +193,170 @@ def pack_embeddings(data_dir: DataDir = None) -> None:
     console.print(f"wrote {copilot.indexer.export_pack_vectors(texts)}")
 
 
+# Workflows: peer cases, success plans, confirmed actions ------------------------------------------
+ListOpt = Annotated[Optional[list[str]], typer.Option(help="Repeat, or separate with commas")]
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """`--goals a,b --goals c` -> [a, b, c]; Chinese commas and 、 separate too."""
+    import re
+
+    return [v.strip() for value in values or [] for v in re.split(r"[,，、;；]", value) if v.strip()]
+
+
+def _model(cls, **fields):
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+                                           for e in exc.errors())) from None
+
+
+def _actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@app.command("cases")
+@handle_errors
+def cases_cmd(query: Annotated[Optional[str], typer.Argument(help="Free text about the prospect")] = None,
+              industry: Optional[str] = None, city: Optional[str] = None, province: Optional[str] = None,
+              fee: Annotated[Optional[int], typer.Option(min=0, help="Annual subscription fee, yuan")] = None,
+              tier: Annotated[Optional[str], typer.Option(help="大型 | 中型 | 中小 | 小微")] = None,
+              situation: ListOpt = None, products: ListOpt = None,
+              k: Annotated[int, typer.Option("--k", min=1, max=20)] = 5,
+              audience: Annotated[Optional[list[str]], typer.Option(help="Only cases for these audiences (default: all)")] = None,
+              data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Peer cases for a prospect: same industry, place and size first, with why and the value to expect."""
+    from copilot.models import Customer
+    from copilot.workflows.cases import CaseSearchRequest, find_cases
+
+    profile = None
+    if any((industry, city, province, fee is not None, tier, situation, products)):
+        profile = _model(Customer, industry=industry, city=city, province=province, annual_fee=fee, tier=tier,
+                         situation=_split(situation), products=_split(products))
+    request = _model(CaseSearchRequest, query=query, profile=profile, k=k)
+    found = find_cases(_copilot(data_dir), request, audience or None)
+    if json_out:
+        _print_json(found.model_dump(mode="json"))
+        return
+    console.print(found.note)
+    table = Table("#", "score", "case", "why it matched", "results", show_lines=True)
+    for i, m in enumerate(found.matches, 1):
+        results = "\n".join(f"{r.metric}: {'' if r.before is None else f'{r.before:g} → '}{r.after:g}{r.unit}"
+                            for r in m.case.results)
+        table.add_row(str(i), f"{m.score:.2f}" + ("" if m.good_match else "\n(备选)"),
+                      f"[bold]{m.case.company}[/bold]\n{m.case.industry}·{m.case.city}·{m.case.tier}\n{m.case.id}",
+                      "\n".join(m.why), results)
+    console.print(table)
+    if found.value_estimate:
+        console.print(f"[green]价值预估：[/green]{found.value_estimate.summary}")
+        console.print(f"[dim]{found.value_estimate.method}[/dim]")
+
+
+@app.command("plan")
+@handle_errors
+def plan_cmd(name: Annotated[str, typer.Option(help="Customer name")],
+             industry: Optional[str] = None, city: Optional[str] = None,
+             fee: Annotated[Optional[int], typer.Option(min=0, help="Annual subscription fee, yuan")] = None,
+             tier: Annotated[Optional[str], typer.Option(help="大型 | 中型 | 中小 | 小微")] = None,
+             products: ListOpt = None, goals: ListOpt = None,
+             person: Annotated[Optional[list[str]], typer.Option(
+                 help="Key person as 'name,title,我方|客户方' (side defaults to 客户方); repeat")] = None,
+             signing_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (default: today)")] = None,
+             markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown export as plain text")] = False,
+             data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Draft a joint success plan: outcome, first value, dated milestones, quick wins, owners, cadence."""
+    from rich.markdown import Markdown
+
+    from copilot.workflows.plans import PlanCustomer, draft_plan, render_plan
+
+    people = []
+    for given in person or []:
+        parts = [p.strip() for p in given.replace("，", ",").split(",")]
+        people.append({"name": parts[0], "title": parts[1] if len(parts) > 1 else "",
+                       "side": parts[2] if len(parts) > 2 and parts[2] else "客户方"})
+    customer = _model(PlanCustomer, name=name, industry=industry, city=city, annual_fee=fee, tier=tier,
+                      products=_split(products), goals=_split(goals), key_people=people, signing_date=signing_date)
+    copilot = _copilot(data_dir)
+    plan = draft_plan(copilot, customer)
+    text = render_plan(copilot.prompts, plan)
+    if json_out:
+        _print_json({"plan": plan.model_dump(mode="json"), "markdown": text})
+    elif markdown:
+        sys.stdout.write(text + "\n")
+    else:
+        console.print(Markdown(text))
+
+
+actions_app = typer.Typer(help="Proposed actions: list them, confirm or reject, retry failed ones.",
+                          no_args_is_help=True)
+app.add_typer(actions_app, name="actions")
+AsRole = Annotated[str, typer.Option("--as-role", help="Role you confirm as: sales | csm | support | admin")]
+
+
+def _print_action(action, json_out: bool) -> None:
+    if json_out:
+        _print_json(action.model_dump(mode="json"))
+        return
+    console.print(f"{action.id}  [bold]{action.status}[/bold]  {action.type}  {action.summary}")
+    if action.error:
+        console.print(f"[red]error (attempt {action.attempts}):[/red] {action.error}")
+    if action.result:
+        console.print(f"[dim]result: {json.dumps(action.result, ensure_ascii=False)}[/dim]")
+
+
+@actions_app.command("list")
+@handle_errors
+def actions_list(status: Annotated[Optional[str], typer.Option(
+                     help="proposed | approved | rejected | executing | executed | failed")] = None,
+                 limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+                 data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Stored actions, newest first."""
+    records = _copilot(data_dir).action_runner.records(status=status, limit=limit)
+    if json_out:
+        _print_json([r.model_dump(mode="json") for r in records])
+        return
+    table = Table("id", "status", "type", "summary", "proposed by", "decided by", "created")
+    for r in records:
+        table.add_row(r.id, r.status, r.type, r.summary, r.proposed_by, r.decided_by or "", f"{r.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@actions_app.command("show")
+@handle_errors
+def actions_show(action_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """One action and its audit history."""
+    detail = _copilot(data_dir).action_runner.detail(action_id)
+    _print_action(detail, json_out)
+    if not json_out:
+        for entry in detail.history:
+            console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}  {entry.event:<9} {entry.actor}[/dim]")
+
+
+@actions_app.command("confirm")
+@handle_errors
+def actions_confirm(action_id: str,
+                    approve: Annotated[Optional[bool], typer.Option("--approve/--reject", help="The decision")] = None,
+                    comment: Optional[str] = None, as_role: AsRole = "admin",
+                    data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Approve (and execute) or reject a proposed action."""
+    from copilot.models import Decision
+
+    if approve is None:
+        raise typer.BadParameter("say --approve or --reject")
+    decision = Decision(decision="approve" if approve else "reject", comment=comment)
+    _print_action(_copilot(data_dir).action_runner.confirm(action_id, decision, _actor(), as_role), json_out)
+
+
+@actions_app.command("retry")
+@handle_errors
+def actions_retry(action_id: str, as_role: AsRole = "admin", data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Run an approved action again after a failure or an interrupted run."""
+    _print_action(_copilot(data_dir).action_runner.retry(action_id, _actor(), as_role), json_out)
+
+
 def main() -> None:
     app()
 

@@ -31,6 +31,23 @@ def tokenize(text: str) -> list[str]:
     return [w for w in (w.strip() for w in words) if w and w not in _STOPWORDS and _KEEP.search(w)]
 
 
+class QueryExpander:
+    """Adds Chinese glossary terms to an English question's tokens (the knowledge is Chinese)."""
+
+    def __init__(self, glossary: dict[str, list[str]]) -> None:
+        self._patterns = [(re.compile(rf"(?<![a-z]){re.escape(key.lower())}(?![a-z])"), terms)
+                          for key, terms in sorted(glossary.items(), key=lambda kv: -len(kv[0]))]
+
+    def expand(self, text: str) -> list[str]:
+        lowered = text.lower()
+        extra: list[str] = []
+        for pattern, terms in self._patterns:
+            if pattern.search(lowered):
+                for term in terms:
+                    extra.extend(tokenize(term))
+        return extra
+
+
 class LexicalIndex:
     def __init__(self, corpus_tokens: list[list[str]]) -> None:
         import bm25s

@@ -98,6 +98,41 @@ class ProposedActionOut(BaseModel):
     created_at: datetime
 
 
+ActionStatus = Literal["proposed", "approved", "rejected", "executing", "executed", "failed"]
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    event: str
+    subject: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionRecord(ProposedActionOut):
+    """A stored action with its decision and execution state."""
+
+    role: str
+    updated_at: datetime
+    decided_by: str | None = None
+    comment: str | None = None
+    attempts: int = 0
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class ActionDetail(ActionRecord):
+    history: list[AuditEntry] = Field(default_factory=list, description="Audit entries, oldest first")
+
+
+class Decision(BaseModel):
+    """A human's verdict on a proposed action; only approve executes it."""
+
+    decision: Literal["approve", "reject"]
+    comment: str | None = Field(default=None, max_length=2000)
+
+
 class Customer(BaseModel):
     """What the user tells us about the customer or prospect; every field optional."""
 

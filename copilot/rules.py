@@ -22,6 +22,26 @@ class CaseMatching(BaseModel):
     max_results: int = 5
 
 
+class CaseWorkflow(BaseModel):
+    similar_text: float = 0.6
+    alternatives: int = 3
+    estimate_max_metrics: int = 4
+
+
+class SuccessPlanRules(BaseModel):
+    playbook_topics: list[str] = Field(default_factory=lambda: ["成功计划", "快速见效", "续费预测", "健康度"])
+    tier_playbook_topics: dict[str, list[str]] = Field(default_factory=dict)
+    role_titles: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class ActionPolicy(BaseModel):
+    """Who may confirm an action type and what runs once it is approved."""
+
+    label: str = ""
+    confirm_roles: list[str] = Field(default_factory=lambda: ["admin"])
+    executors: list[str] = Field(default_factory=lambda: ["outbox"])
+
+
 class RoleRoute(BaseModel):
     kinds: list[str]
     audiences: list[str]
@@ -46,6 +66,9 @@ class Rules(BaseModel):
     cadence: dict[str, dict[str, str]] = Field(default_factory=dict)
     health: dict[str, list[str]] = Field(default_factory=dict)
     grounding: dict[str, float] = Field(default_factory=lambda: {"min_confidence": 0.5})
+    case_workflow: CaseWorkflow = Field(default_factory=CaseWorkflow)
+    success_plan: SuccessPlanRules = Field(default_factory=SuccessPlanRules)
+    actions: dict[str, ActionPolicy] = Field(default_factory=dict)
     # From gazetteer.yaml
     cities: dict[str, str] = Field(default_factory=dict)
     regions: dict[str, list[str]] = Field(default_factory=dict)
@@ -75,6 +98,18 @@ class Rules(BaseModel):
         if not route:
             return RoleRoute(kinds=["case", "faq", "playbook", "doc"], audiences=["public"])
         return RoleRoute(**route)
+
+    def action_policy(self, action_type: str) -> ActionPolicy:
+        """Unlisted action types: admin confirms, the outbox executes."""
+        return self.actions.get(action_type) or ActionPolicy()
+
+    def confirmable_actions(self, role: str) -> list[str]:
+        """Action types the role may confirm (unlisted types: admin only)."""
+        return [name for name, policy in self.actions.items() if role in policy.confirm_roles]
+
+    def adjacent_tiers(self, a: str, b: str) -> bool:
+        order = self.tier_order()
+        return a in order and b in order and abs(order.index(a) - order.index(b)) == 1
 
     def task_boosts(self, task: str) -> dict[str, float]:
         return (self.routing.get("task_boosts") or {}).get(task, {})

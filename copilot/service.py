@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from copilot.actions import ActionStore, AuditLog
+from copilot.actions import ActionRunner, ActionStore, AuditLog
 from copilot.compose import LlmComposer, Prompts, TemplateComposer
 from copilot.db import engine_for
 from copilot.embeddings import Embedder, make_embedder
+from copilot.executors import build_executors
 from copilot.intent import IntentClassifier
 from copilot.knowledge.catalog import Catalog
 from copilot.knowledge.ingest import Indexer
@@ -48,7 +49,8 @@ class Copilot:
     def retriever(self) -> HybridRetriever:
         self.indexer.sync_pack(self.pack)
         return HybridRetriever(self.catalog, self.embedder, self.store,
-                               dense_weight=self.settings.dense_weight, candidates=self.settings.candidates)
+                               dense_weight=self.settings.dense_weight, candidates=self.settings.candidates,
+                               glossary=self.pack.glossary)
 
     def intent_example_texts(self) -> list[str]:
         return IntentClassifier.example_texts(self.pack)
@@ -76,6 +78,11 @@ class Copilot:
                           api_key=self.settings.llm_api_key or "not-needed", timeout=self.settings.llm_timeout_s,
                           max_retries=self.settings.llm_max_retries, temperature=0.2)
         return LlmComposer(chat, self.prompts, self.composer, self.pack.vendor.get("vendor", ""))
+
+    @cached_property
+    def action_runner(self) -> ActionRunner:
+        return ActionRunner(self.actions, lambda type_: self.pack.rules.action_policy(type_),
+                            build_executors(self.settings), lambda role: self.pack.rules.confirmable_actions(role))
 
     @cached_property
     def deps(self) -> Deps:

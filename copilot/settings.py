@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = 1
 
     # Retrieval fusion: weight of the dense score (1 - this for BM25).
-    dense_weight: float = 0.5
+    dense_weight: float = 0.4
     candidates: int = 60
 
     # API keys: {"key": "sales" | "csm" | "support" | "admin"}. Without keys the server only

@@ -44,6 +44,7 @@ class Pack:
     gazetteer: dict[str, Any] = field(default_factory=dict)
     plan_templates: dict[str, Any] = field(default_factory=dict)
     vendor: dict[str, Any] = field(default_factory=dict)
+    glossary: dict[str, list[str]] = field(default_factory=dict)
     issues: list[LoadIssue] = field(default_factory=list)
 
     def case(self, case_id: str) -> Case | None:
@@ -74,6 +75,7 @@ def load_pack(knowledge_dir: Path) -> Pack:
         gazetteer=gazetteer,
         plan_templates=_read_yaml(knowledge_dir / "plan_templates.yaml", issues) or {},
         vendor=_read_yaml(knowledge_dir / "vendor.yaml", issues) or {},
+        glossary=(_read_yaml(knowledge_dir / "glossary.yaml", issues) or {}).get("terms") or {},
         issues=issues,
     )
     for issue in issues:

@@ -1,0 +1,147 @@
+"""The web UI: server-rendered pages, static assets shipped in the package, and the navigation map.
+
+Pages only carry pick lists and labels; every answer, case, plan and action is fetched by the
+browser from the same JSON API other clients use, with the caller's API key when keys are on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from copilot import __version__
+from copilot.api.deps import CopilotDep, PrincipalDep
+from copilot.knowledge.pack import Pack
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+templates = Jinja2Templates(directory=WEB_DIR / "templates")
+
+JOURNEY = ["获客", "成交", "上线", "价值兑现", "续费扩展"]
+ROLES = {"sales": "销售", "csm": "客户成功", "support": "客服"}
+ROLE_HINTS = {"sales": "同行案例、价值测算、一页纸", "csm": "成功计划、续费与增购", "support": "FAQ 标准答案、安灯升级"}
+NAV = [("assistant", "/assistant", "助手"), ("cases", "/cases", "案例"), ("plans", "/plans", "成功计划"),
+       ("actions", "/actions", "待确认"), ("map", "/map", "知识地图"), ("gaps", "/gaps", "知识缺口")]
+# Phrased so each hits the goal_words of one outcome in plan_templates.yaml.
+COMMON_GOALS = ["提升会员复购", "开通线上商城", "连锁门店统一管控", "降低库存损耗", "新店顺利开业", "私域社群运营",
+                "高峰点单不排队"]
+TOP_TITLES = 3
+
+page_router = APIRouter(include_in_schema=False)
+api_router = APIRouter(tags=["navigation"])
+
+
+def register(app: FastAPI) -> None:
+    """Mount the static assets, the HTML pages and `GET /api/map`."""
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.include_router(page_router)
+    app.include_router(api_router)
+
+
+# Navigation map ------------------------------------------------------------------------------
+def build_map(pack: Pack, audiences: list[str] | None = None) -> dict[str, Any]:
+    """Customer-journey stage × role, each cell with the playbooks, FAQs and cases that belong there.
+
+    Playbooks name their roles; FAQs and cases are placed in the rows of the roles whose routing
+    (rules.yaml `routing`) reads that kind and audience, so the map shows what each role's
+    assistant can actually answer from.
+    """
+    rules = pack.rules
+    cells = []
+    for role in ROLES:
+        route = rules.role_route(role)
+        visible = [a for a in route.audiences if audiences is None or a in audiences]
+        for stage in JOURNEY:
+            playbooks = [_item(p.id, p.title, f"{p.title}，具体怎么做？", role, p.summary)
+                         for p in pack.playbooks
+                         if p.journey == stage and role in p.roles and p.audience in visible and "playbook" in route.kinds]
+            faqs = [_item(f.id, f.question, f.question, role, f.category)
+                    for f in pack.faqs if f.journey == stage and f.audience in visible and "faq" in route.kinds]
+            cases = [_item(c.id, c.company, f"{c.company}是怎么做的？效果如何？", role, f"{c.industry}·{c.city}")
+                     for c in pack.cases if c.journey == stage and c.audience in visible and "case" in route.kinds]
+            cells.append({"stage": stage, "role": role, "total": len(playbooks) + len(faqs) + len(cases),
+                          "playbooks": _group(playbooks), "faqs": _group(faqs), "cases": _group(cases)})
+    return {"stages": JOURNEY, "roles": [{"key": k, "label": v, "hint": ROLE_HINTS[k]} for k, v in ROLES.items()],
+            "cells": cells}
+
+
+def _item(item_id: str, title: str, question: str, role: str, note: str) -> dict[str, str]:
+    from urllib.parse import urlencode
+
+    return {"id": item_id, "title": title, "note": note, "question": question,
+            "href": "/assistant?" + urlencode({"role": role, "q": question})}
+
+
+def _group(items: list[dict[str, str]]) -> dict[str, Any]:
+    return {"count": len(items), "top": items[:TOP_TITLES], "more": items[TOP_TITLES:]}
+
+
+@api_router.get("/api/map")
+def navigation_map(copilot: CopilotDep, principal: PrincipalDep) -> dict:
+    """The navigation map: journey stage × role, with links that ask the assistant."""
+    return build_map(copilot.pack, principal.audiences)
+
+
+# Pages ---------------------------------------------------------------------------------------
+def _page(request: Request, name: str, active: str, **context: Any) -> HTMLResponse:
+    pack = request.app.state.copilot.pack
+    labels = {kind: policy.label for kind, policy in (getattr(pack.rules, "actions", None) or {}).items() if policy.label}
+    return templates.TemplateResponse(request, name, {
+        "nav": NAV, "active": active, "asset_version": __version__, "vendor": pack.vendor.get("vendor", ""),
+        "action_labels": labels, **context})
+
+
+def _starters(pack: Pack) -> dict[str, list[str]]:
+    """Example questions per role, taken from the pack so they follow its content."""
+    examples = {i.task: i.examples for i in pack.intents}
+    sales = examples.get("find_cases", [])[1:3] + [p.title for p in pack.playbooks if "sales" in p.roles][:1]
+    csm = [f"{p.title}，具体怎么做？" for p in pack.playbooks if "csm" in p.roles][:2] + examples.get("practice_question", [])[:1]
+    support = [f.question for f in pack.faqs if f.audience == "public"][:3]
+    return {"sales": sales, "csm": csm, "support": support}
+
+
+@page_router.get("/", response_class=HTMLResponse)
+@page_router.get("/assistant", response_class=HTMLResponse)
+def assistant_page(request: Request, copilot: CopilotDep, role: str = "support", q: str = "") -> HTMLResponse:
+    role = role if role in ROLES else "support"
+    return _page(request, "assistant.html", "assistant", role=role, roles=ROLES, role_hints=ROLE_HINTS,
+                 prefill=q[:1000], starters=_starters(copilot.pack)[role])
+
+
+@page_router.get("/cases", response_class=HTMLResponse)
+def cases_page(request: Request, copilot: CopilotDep) -> HTMLResponse:
+    pack = copilot.pack
+    provinces: dict[str, list[str]] = {}
+    for city, province in (pack.gazetteer.get("cities") or {}).items():
+        provinces.setdefault(province, []).append(city)
+    return _page(request, "cases.html", "cases", industries=list(pack.gazetteer.get("industries") or {}),
+                 provinces=provinces, tiers=pack.rules.size_tiers,
+                 situations=list(pack.gazetteer.get("situations") or {}))
+
+
+@page_router.get("/plans", response_class=HTMLResponse)
+def plans_page(request: Request, copilot: CopilotDep) -> HTMLResponse:
+    pack = copilot.pack
+    owners = pack.plan_templates.get("owners") or {}
+    return _page(request, "plans.html", "plans", industries=list(pack.gazetteer.get("industries") or {}),
+                 tiers=pack.rules.size_tiers, products=pack.vendor.get("products") or [],
+                 goals=COMMON_GOALS, owners=owners)
+
+
+@page_router.get("/actions", response_class=HTMLResponse)
+def actions_page(request: Request) -> HTMLResponse:
+    return _page(request, "actions.html", "actions")
+
+
+@page_router.get("/map", response_class=HTMLResponse)
+def map_page(request: Request) -> HTMLResponse:
+    return _page(request, "map.html", "map", stages=JOURNEY, roles=ROLES)
+
+
+@page_router.get("/gaps", response_class=HTMLResponse)
+def gaps_page(request: Request) -> HTMLResponse:
+    return _page(request, "gaps.html", "gaps")

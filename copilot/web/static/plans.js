@@ -1,0 +1,160 @@
+/* Plan drafter: profile -> POST /api/plans; edit the Markdown; save / share -> confirm dialog. */
+"use strict";
+
+(() => {
+  const { api, esc, toast, busy, markdown, confirmAction } = Copilot;
+  const form = document.getElementById("plan-form");
+  const results = document.getElementById("plan-results");
+  const people = document.getElementById("people");
+  const rowTemplate = document.getElementById("person-row");
+  let current = null; // {plan, markdown}
+
+  function addPerson(side = "我方", title = "") {
+    const row = rowTemplate.content.firstElementChild.cloneNode(true);
+    row.querySelector("[name=person_side]").value = side;
+    const titleInput = row.querySelector("[name=person_title]");
+    titleInput.value = title;
+    titleInput.setAttribute("list", `titles-${side}`);
+    Copilot.fillIcons(row);
+    people.appendChild(row);
+    return row;
+  }
+
+  function resetForm() {
+    people.innerHTML = "";
+    addPerson("我方", "客户成功经理");
+    addPerson("客户方", "老板/总经理");
+    document.getElementById("plan-date").value = new Date().toISOString().slice(0, 10);
+  }
+
+  function readCustomer() {
+    const data = new FormData(form);
+    const customer = { name: data.get("name").trim(), products: data.getAll("products"), key_people: [] };
+    if (data.get("industry")) customer.industry = data.get("industry");
+    if (data.get("tier")) customer.tier = data.get("tier");
+    const fee = parseFloat(data.get("annual_fee"));
+    if (!Number.isNaN(fee) && fee >= 0) customer.annual_fee = Math.round(fee * 10000);
+    const extra = (data.get("goal_text") || "").split(/[,，、;；\n]/).map((g) => g.trim()).filter(Boolean);
+    customer.goals = [...data.getAll("goals"), ...extra];
+    if (data.get("signing_date")) customer.signing_date = data.get("signing_date");
+    people.querySelectorAll(".person").forEach((row) => {
+      const name = row.querySelector("[name=person_name]").value.trim();
+      if (!name) return;
+      customer.key_people.push({ name, title: row.querySelector("[name=person_title]").value.trim(),
+        side: row.querySelector("[name=person_side]").value });
+    });
+    return customer;
+  }
+
+  function factsHtml(plan) {
+    const c = plan.customer || {};
+    const fact = (label, value, note = "") => `<div class="fact"><span>${label}</span><b>${esc(value)}</b>${note ? `<small>${esc(note)}</small>` : ""}</div>`;
+    const facts = [fact("规模 · 服务方式", `${plan.tier} · ${plan.style}`, plan.cadence ? plan.cadence.review : "")];
+    if (c.signing_date) facts.push(fact("签约日", c.signing_date));
+    if (plan.first_value) facts.push(fact("首次价值", plan.first_value.date, `签约后 ${plan.first_value.days} 天`));
+    const milestones = plan.milestones || [];
+    if (milestones.length) facts.push(fact("价值里程碑", `${milestones.length} 个`, `最后一个 ${milestones[milestones.length - 1].date}`));
+    if (plan.renewal) facts.push(fact("续费日", plan.renewal.date, plan.renewal.prepare_from ? `${plan.renewal.prepare_from} 起准备` : ""));
+    return `<div class="facts">${facts.join("")}</div>`;
+  }
+
+  function render() {
+    results.innerHTML = `<section class="card plan-card">
+      <header class="plan-head">
+        <div><span class="eyebrow">计划草稿</span>
+          <p class="muted small">可以切到“编辑 Markdown”直接修改；保存或分享都要你确认后才执行。</p></div>
+        <div class="seg" role="tablist" aria-label="查看方式">
+          <button type="button" class="seg-btn active" data-view="preview" aria-selected="true">预览</button>
+          <button type="button" class="seg-btn" data-view="edit" aria-selected="false">编辑 Markdown</button>
+        </div>
+      </header>
+      ${factsHtml(current.plan)}
+      <div class="markdown plan-preview" id="plan-preview">${markdown(current.markdown)}</div>
+      <textarea class="input plan-editor" id="plan-editor" rows="24" spellcheck="false" hidden aria-label="计划 Markdown">${esc(current.markdown)}</textarea>
+      <footer class="plan-foot">
+        <button type="button" class="btn btn-ghost" id="plan-download">下载 .md</button>
+        <span class="grow"></span>
+        <button type="button" class="btn btn-secondary" id="plan-save" data-plan-action="save">保存</button>
+        <span class="share-group">
+          <input class="input" id="plan-recipient" placeholder="分享给（客户邮箱或姓名）" maxlength="200" aria-label="分享给">
+          <button type="button" class="btn btn-primary" id="plan-share" data-plan-action="share">分享给客户</button>
+        </span>
+      </footer>
+    </section>`;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const customer = readCustomer();
+    if (!customer.name) { toast("请填写客户名称", "error"); return; }
+    if (!customer.tier && customer.annual_fee === undefined) { toast("请选择客户规模，或填写年费", "error"); form.querySelector("[name=tier]").focus(); return; }
+    const button = document.getElementById("plan-draft");
+    busy(button, true, "生成中…");
+    try {
+      current = await api("POST", "/api/plans", { customer });
+      render();
+      results.scrollIntoView({ behavior: "smooth", block: "start" });
+    } catch (error) {
+      results.innerHTML = `<div class="notice notice-error"><strong>没有生成计划</strong>${esc(error.message)}</div>`;
+    } finally {
+      busy(button, false);
+    }
+  });
+
+  form.addEventListener("reset", () => setTimeout(resetForm, 0));
+  document.getElementById("add-person").addEventListener("click", () => addPerson("客户方").querySelector("input").focus());
+  people.addEventListener("click", (event) => { if (event.target.closest("[data-remove]")) event.target.closest(".person").remove(); });
+  people.addEventListener("change", (event) => {
+    if (event.target.name === "person_side") event.target.closest(".person").querySelector("[name=person_title]").setAttribute("list", `titles-${event.target.value}`);
+  });
+
+  results.addEventListener("input", (event) => {
+    if (event.target.id !== "plan-editor") return;
+    current.markdown = event.target.value;
+    current.edited = true;
+    document.getElementById("plan-preview").innerHTML = markdown(current.markdown);
+  });
+
+  results.addEventListener("click", async (event) => {
+    const view = event.target.closest("[data-view]");
+    if (view) {
+      results.querySelectorAll("[data-view]").forEach((b) => { b.classList.toggle("active", b === view); b.setAttribute("aria-selected", String(b === view)); });
+      const edit = view.dataset.view === "edit";
+      document.getElementById("plan-editor").hidden = !edit;
+      document.getElementById("plan-preview").hidden = edit;
+      if (edit) document.getElementById("plan-editor").focus();
+      return;
+    }
+    if (event.target.id === "plan-download") {
+      const blob = new Blob([current.markdown], { type: "text/markdown;charset=utf-8" });
+      const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob),
+        download: `${(current.plan.customer && current.plan.customer.name) || "plan"}-客户成功计划.md` });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+      return;
+    }
+    const button = event.target.closest("[data-plan-action]");
+    if (!button) return;
+    const action = button.dataset.planAction;
+    const body = { plan: current.plan, action };
+    if (current.edited) body.markdown = current.markdown;
+    if (action === "share") {
+      const recipient = document.getElementById("plan-recipient").value.trim();
+      if (!recipient) { toast("请先填写分享给谁", "error"); document.getElementById("plan-recipient").focus(); return; }
+      body.recipient = recipient;
+    }
+    busy(button, true, "准备中…");
+    try {
+      const proposed = await api("POST", "/api/plans/actions", body);
+      const shown = proposed.action.arguments && proposed.action.arguments.markdown;
+      await confirmAction(proposed.action, { markdownText: shown || current.markdown,
+        confirmLabel: action === "share" ? "确认分享" : "确认保存" });
+    } catch (error) {
+      toast(error.message, "error", 6000);
+    } finally {
+      busy(button, false);
+    }
+  });
+
+  resetForm();
+})();

@@ -1,0 +1,281 @@
+"""Sales: peer cases for a prospect, ranked by the facets in rules.yaml `case_matching`, each
+with why it matched, the peer's numbers, and a value estimate drawn from the good matches.
+
+Scoring: each facet scores 0..1 (industry: same or not; location: city, else province, else
+region, at the rules' levels; tier: same, or the adjacent-tier credit; situation: the share of
+the prospect's tags the case shares; semantic: the case's text-search score relative to the
+best one). A facet the prospect says nothing about is left out and the weights of the others
+renormalise, so the score is "how well the case fits what we know". The breakdown holds each
+facet's contribution; the contributions add up to the score.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from statistics import median
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from copilot.actions import ActionStore
+from copilot.compose import Prompts
+from copilot.errors import InvalidInput, NotFound
+from copilot.knowledge.schema import Case, Result
+from copilot.models import Customer, ProposedActionOut, SearchFilters, Slots
+from copilot.normalize import normalize
+from copilot.pipeline import MAX_QUESTION_CHARS, merge_customer
+from copilot.rules import Rules
+from copilot.workflows import WorkflowDeps
+
+FACETS = ("industry", "location", "tier", "situation", "semantic")
+NOT_ENOUGH = "没有足够相近的案例，以下是最接近的备选。"
+
+
+class CaseSearchRequest(BaseModel):
+    query: str | None = Field(default=None, max_length=MAX_QUESTION_CHARS, description="Free text about the prospect")
+    profile: Customer | None = Field(default=None, description="What is known about the prospect")
+    k: int = Field(default=5, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> "CaseSearchRequest":
+        if not (self.query or "").strip() and self.profile is None:
+            raise ValueError("give a query, a profile, or both")
+        return self
+
+
+class CaseView(BaseModel):
+    id: str
+    company: str
+    industry: str
+    city: str
+    province: str
+    tier: str
+    annual_fee: int
+    products: list[str]
+    situation: list[str]
+    summary: str
+    results: list[Result]
+    time_to_first_value_days: int
+
+
+class CaseMatch(BaseModel):
+    case: CaseView
+    score: float
+    breakdown: dict[str, float] = Field(description="Each facet's contribution; they add up to the score")
+    why: list[str]
+    good_match: bool
+
+
+class MetricEstimate(BaseModel):
+    metric: str
+    typical_before: float | None
+    typical_after: float
+    unit: str
+    change_pct: float | None = Field(default=None, description="Median relative change, in percent")
+    based_on: list[str]
+
+
+class ValueEstimate(BaseModel):
+    summary: str
+    method: str
+    metrics: list[MetricEstimate]
+    time_to_first_value_days: float | None = None
+    based_on: list[str] = Field(default_factory=list)
+
+
+class CaseSearchResult(BaseModel):
+    matches: list[CaseMatch]
+    good_matches: int
+    note: str
+    value_estimate: ValueEstimate | None
+    profile: Slots = Field(description="The prospect as understood from the profile and the text")
+    weights: dict[str, float] = Field(description="Facet weights used, renormalised over the known facets")
+
+
+class OnepagerRequest(BaseModel):
+    case_id: str
+    prospect: Customer | None = None
+    recipient: str | None = Field(default=None, max_length=200)
+
+
+# Search ------------------------------------------------------------------------------------------
+def find_cases(deps: WorkflowDeps, request: CaseSearchRequest, audiences: list[str] | None = None) -> CaseSearchResult:
+    """Rank the cases the caller may see; never pad the good matches with weak ones."""
+    rules = deps.pack.rules
+    text = (request.query or "").strip()
+    slots = understand(deps, text, request.profile)
+    weights = effective_weights(rules, slots, bool(text))
+    if not weights:
+        raise InvalidInput("Nothing to match on: give the prospect's industry, city, size or situation, or describe it")
+    cases = [c for c in deps.pack.cases if audiences is None or c.audience in audiences]
+    semantic = text_similarity(deps, text, audiences, len(cases)) if text else {}
+    ranked = sorted(((score_case(rules, slots, case, semantic.get(case.id, 0.0), weights), i)
+                     for i, case in enumerate(cases)),
+                    key=lambda item: (-item[0].score, -item[0].breakdown["semantic"], item[1]))
+    scored = [match for match, _ in ranked]
+    good = [m for m in scored if m.good_match][:request.k]
+    if good:
+        matches, note = good, f"找到 {len(good)} 个相近案例（综合得分 ≥ {rules.case_matching.good_match:g}），按匹配度排序。"
+    else:
+        matches = [m for m in scored if m.score > 0][:min(request.k, rules.case_workflow.alternatives)]
+        note = NOT_ENOUGH if matches else "没有找到可参考的案例：请补充客户的行业、城市、规模或情境。"
+    return CaseSearchResult(matches=matches, good_matches=len(good), note=note,
+                            value_estimate=estimate_value(rules, good) if good else None,
+                            profile=slots, weights={f: round(w, 4) for f, w in weights.items()})
+
+
+def understand(deps: WorkflowDeps, text: str, profile: Customer | None) -> Slots:
+    """Slots from the free text, overridden by whatever the explicit profile says."""
+    slots = deps.classifier.slots(normalize(text)) if text else Slots()
+    return merge_customer(deps, slots, profile) if profile is not None else slots  # type: ignore[arg-type]
+
+
+def effective_weights(rules: Rules, slots: Slots, has_text: bool) -> dict[str, float]:
+    known = {"industry": bool(slots.industry), "location": bool(slots.city or slots.province or slots.region),
+             "tier": bool(slots.tier), "situation": bool(slots.situation), "semantic": has_text}
+    weights = {f: float(rules.case_matching.weights.get(f, 0.0)) for f in FACETS if known[f]}
+    total = sum(weights.values())
+    return {f: w / total for f, w in weights.items() if w > 0} if total > 0 else {}
+
+
+def text_similarity(deps: WorkflowDeps, text: str, audiences: list[str] | None, k: int) -> dict[str, float]:
+    """Hybrid-search score of each case for the free text, relative to the best case (0..1)."""
+    found = deps.retriever.search(text, k=max(k, 1), filters=SearchFilters(kinds=["case"], audiences=audiences))
+    top = max((e.score for e in found.results), default=0.0)
+    return {e.source: e.score / top for e in found.results} if top > 0 else {}
+
+
+def score_case(rules: Rules, slots: Slots, case: Case, semantic: float, weights: dict[str, float]) -> CaseMatch:
+    facets, why = facet_scores(rules, slots, case, semantic)
+    breakdown = {f: round(weights.get(f, 0.0) * facets[f], 4) for f in FACETS}
+    score = round(sum(weights.get(f, 0.0) * facets[f] for f in FACETS), 4)
+    return CaseMatch(case=case_view(rules, case), score=score, breakdown=breakdown, why=why,
+                     good_match=score >= rules.case_matching.good_match)
+
+
+def facet_scores(rules: Rules, slots: Slots, case: Case, semantic: float) -> tuple[dict[str, float], list[str]]:
+    """Each facet's similarity (0..1) and the plain-language reasons."""
+    matching = rules.case_matching
+    levels = matching.location_levels
+    scores = dict.fromkeys(FACETS, 0.0)
+    why: list[str] = []
+    if slots.industry and slots.industry == case.industry:
+        scores["industry"] = 1.0
+        why.append(f"同行业（{case.industry}）")
+    if slots.city and slots.city == case.city:
+        scores["location"] = levels.get("city", 1.0)
+        why.append(f"同城（{case.city}）")
+    elif slots.province and slots.province == case.province:
+        scores["location"] = levels.get("province", 0.6)
+        why.append(f"同省（{case.province}）")
+    elif slots.region and slots.region == rules.region_for_province(case.province):
+        scores["location"] = levels.get("region", 0.3)
+        why.append(f"同区域（{slots.region}）")
+    case_tier = rules.tier_for_fee(case.annual_fee)
+    if slots.tier and slots.tier == case_tier:
+        scores["tier"] = 1.0
+        why.append(f"同规模（{case_tier}）")
+    elif slots.tier and rules.adjacent_tiers(slots.tier, case_tier):
+        scores["tier"] = matching.adjacent_tier_credit
+        why.append(f"相邻规模（{case_tier}）")
+    shared = [s for s in slots.situation if s in case.situation]
+    if slots.situation and shared:
+        scores["situation"] = len(shared) / len(slots.situation)
+        why.append(f"相似情境（{'、'.join(shared)}）")
+    scores["semantic"] = max(0.0, min(1.0, semantic))
+    if semantic >= rules.case_workflow.similar_text:
+        why.append("描述相近")
+    return scores, why
+
+
+def case_view(rules: Rules, case: Case) -> CaseView:
+    return CaseView(**case.model_dump(include=set(CaseView.model_fields) - {"tier"}),
+                    tier=rules.tier_for_fee(case.annual_fee))
+
+
+# Value estimate ------------------------------------------------------------------------------------
+def estimate_value(rules: Rules, good: list[CaseMatch]) -> ValueEstimate:
+    """Median outcome per metric over the good matches; metrics backed by more cases first."""
+    by_metric: dict[str, list[tuple[str, Result]]] = {}
+    for match in good:
+        for result in match.case.results:
+            by_metric.setdefault(result.metric, []).append((match.case.id, result))
+    ranked = sorted(by_metric.items(), key=lambda item: -len(item[1]))  # stable: best match's metrics first
+    metrics = [_metric_estimate(metric, rows) for metric, rows in ranked[:rules.case_workflow.estimate_max_metrics]]
+    ids = [m.case.id for m in good]
+    ttfv = median(m.case.time_to_first_value_days for m in good)
+    parts = "；".join(_describe(m) for m in metrics)
+    summary = (f"参考 {len(ids)} 个相近案例，这位客户可期待：{parts}；首次见到价值的时间中位约 {_num(ttfv)} 天。"
+               "这是按同行结果推算的参考，不是承诺。")
+    method = (f"取综合得分 ≥ {rules.case_matching.good_match:g} 的 {len(ids)} 个相近案例（{'、'.join(ids)}），"
+              "对每个指标取这些案例的中位数：有上线前数值的，给出前后中位数和变化幅度的中位数；"
+              "百分比类指标可以直接参考前后水平，金额、人数等与规模相关的指标请按变化幅度参考。"
+              "指标按支撑它的案例数排序。")
+    return ValueEstimate(summary=summary, method=method, metrics=metrics, time_to_first_value_days=float(ttfv),
+                         based_on=ids)
+
+
+def _metric_estimate(metric: str, rows: list[tuple[str, Result]]) -> MetricEstimate:
+    unit = Counter(r.unit for _, r in rows).most_common(1)[0][0]
+    rows = [(cid, r) for cid, r in rows if r.unit == unit]
+    with_before = [(cid, r) for cid, r in rows if r.before is not None]
+    used = with_before or rows
+    changes = [(r.after - r.before) / r.before * 100 for _, r in with_before if r.before]
+    return MetricEstimate(
+        metric=metric, unit=unit, based_on=[cid for cid, _ in used],
+        typical_before=round(median(r.before for _, r in with_before), 2) if with_before else None,  # type: ignore[misc]
+        typical_after=round(median(r.after for _, r in used), 2),
+        change_pct=round(median(changes), 1) if changes else None)
+
+
+def _describe(m: MetricEstimate) -> str:
+    cases = f"（{len(m.based_on)} 个案例）"
+    if m.typical_before is None:
+        return f"{m.metric}达到约 {_num(m.typical_after)}{m.unit}{cases}"
+    if m.unit == "%":
+        return f"{m.metric}从约 {_num(m.typical_before)}% 到 {_num(m.typical_after)}%{cases}"
+    levels = f"{_num(m.typical_before)}{m.unit} 到 {_num(m.typical_after)}{m.unit}"
+    if m.change_pct is None:  # no baseline to scale from
+        return f"{m.metric}同行从 {levels}{cases}"
+    return f"{m.metric}变化约 {m.change_pct:+g}%（同行从 {levels}）{cases}"
+
+
+def _num(x: float) -> str:
+    return f"{round(float(x), 1):g}"
+
+
+# One-pager ---------------------------------------------------------------------------------------
+def render_onepager(deps: WorkflowDeps, prompts: Prompts, request: OnepagerRequest,
+                    audiences: list[str] | None = None) -> str:
+    """A Markdown one-pager about one case, addressed to the prospect when one is given."""
+    rules = deps.pack.rules
+    case = deps.pack.case(request.case_id)
+    if case is None or (audiences is not None and case.audience not in audiences):
+        raise NotFound(f"No case with id {request.case_id!r}: find one with POST /api/cases/search")
+    why: list[str] = []
+    if request.prospect is not None:
+        slots = merge_customer(deps, Slots(), request.prospect)  # type: ignore[arg-type]
+        why = facet_scores(rules, slots, case, 0.0)[1]
+    return prompts.render(
+        "onepager.md.j2", vendor=deps.pack.vendor.get("vendor", ""), case=case, tier=rules.tier_for_fee(case.annual_fee),
+        fee=_num(case.annual_fee / 10_000), results=[_result_row(r) for r in case.results],
+        prospect=request.prospect.model_dump() if request.prospect else None, why=why,
+        recipient=request.recipient or "")
+
+
+def _result_row(result: Result) -> dict[str, Any]:
+    before = f"{_num(result.before)}{result.unit}" if result.before is not None else "—"
+    return {"metric": result.metric, "before": before, "after": f"{_num(result.after)}{result.unit}"}
+
+
+def propose_onepager(deps: WorkflowDeps, prompts: Prompts, actions: ActionStore, request: OnepagerRequest,
+                     actor: str, role: str, audiences: list[str] | None = None) -> tuple[str, ProposedActionOut]:
+    """Render the one-pager and store "send it" as a proposed action for a human to confirm."""
+    markdown = render_onepager(deps, prompts, request, audiences)
+    case = deps.pack.case(request.case_id)
+    assert case is not None
+    to = request.recipient or (request.prospect.name if request.prospect and request.prospect.name else "客户")
+    arguments = {"case_id": case.id, "company": case.company, "recipient": request.recipient,
+                 "prospect": request.prospect.model_dump() if request.prospect else None, "markdown": markdown}
+    action = actions.propose("send_case_onepager", f"发送案例一页纸「{case.company}」给 {to}", arguments, actor, role)
+    return markdown, action

@@ -1,0 +1,393 @@
+"""CSM: a joint success plan assembled deterministically from knowledge/plan_templates.yaml
+(the file's header says how), the cadence and ownership rules, the best peer case and the
+playbooks it follows. No LLM: the same customer and signing date always give the same plan."""
+
+from __future__ import annotations
+
+import ast
+import calendar
+import operator
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from copilot.actions import ActionStore
+from copilot.compose import Prompts
+from copilot.errors import ConfigError, InvalidInput
+from copilot.knowledge.pack import Pack
+from copilot.models import Customer, ProposedActionOut, Tier
+from copilot.normalize import normalize
+from copilot.workflows import WorkflowDeps
+from copilot.workflows.cases import CaseSearchRequest, find_cases
+
+Side = Literal["我方", "客户方"]
+
+
+class KeyPerson(BaseModel):
+    name: str = Field(min_length=1, max_length=50)
+    title: str = Field(default="", max_length=50)
+    side: Side = "客户方"
+
+
+class PlanCustomer(Customer):
+    goals: list[str] = Field(default_factory=list, max_length=20)
+    key_people: list[KeyPerson] = Field(default_factory=list, max_length=30)
+    signing_date: date | None = Field(default=None, description="YYYY-MM-DD; today when left out")
+
+
+class PlanRequest(BaseModel):
+    customer: PlanCustomer
+
+
+class FirstValue(BaseModel):
+    description: str
+    days: int
+    date: date
+    outcome: str
+
+
+class Milestone(BaseModel):
+    outcome: str
+    day: int
+    date: date
+    title: str
+    metric: str
+    owner_us: str
+    owner_client: str
+
+
+class QuickWin(BaseModel):
+    title: str
+    action: str
+    products: list[str]
+    impact: int
+    resources: int
+    probability: int
+    score: float
+    days: int
+    due: date
+    owner_side: Side
+    owner: str
+    metric: str
+
+
+class OwnerTask(BaseModel):
+    what: str
+    due: date
+
+
+class Owner(BaseModel):
+    side: Side
+    role: str
+    person: str | None = Field(default=None, description="A key person whose title fits the role")
+    duty: str
+    tasks: list[OwnerTask] = Field(default_factory=list)
+    next_deadline: date | None = None
+
+
+class Cadence(BaseModel):
+    style: str
+    plan_format: str
+    csm_model: str
+    kickoff: str
+    kickoff_by: date
+    review: str
+    review_every_days: int | None
+    first_reviews: list[date]
+    business_review: str
+    business_review_dates: list[date]
+    touch: str
+    sponsor: str | None = None
+
+
+class Indicator(BaseModel):
+    name: str
+    health: str
+    kind: str
+    metric: str
+    healthy: str
+    warning: str
+
+
+class Renewal(BaseModel):
+    date: date
+    prepare_from: date
+    owner: str
+    new_sale_until: date | None = Field(default=None, description="Upsell before this date counts as a new sale")
+
+
+class ExpansionStep(BaseModel):
+    product: str
+    why: str
+    owner: str
+
+
+class SourceRef(BaseModel):
+    id: str
+    kind: Literal["case", "playbook"]
+    title: str
+    why: str = ""
+
+
+class SuccessPlan(BaseModel):
+    customer: PlanCustomer
+    tier: Tier
+    style: str
+    outcomes: list[str] = Field(description="Keys of the plan_templates outcomes the goals selected")
+    desired_outcome: str
+    first_value: FirstValue
+    milestones: list[Milestone]
+    quick_wins: list[QuickWin]
+    owners: list[Owner]
+    cadence: Cadence
+    leading_indicators: list[str]
+    renewal_indicators: list[Indicator]
+    renewal: Renewal
+    expansion: list[ExpansionStep]
+    sources: list[SourceRef]
+
+
+# Assembly ------------------------------------------------------------------------------------------
+def draft_plan(deps: WorkflowDeps, customer: PlanCustomer, audiences: list[str] | None = None,
+               today: date | None = None) -> SuccessPlan:
+    """The full plan for one customer; the peer case comes from the cases workflow (profile only)."""
+    pack = deps.pack
+    tier = plan_tier(pack, customer)
+    signing = customer.signing_date or today or date.today()
+    customer = customer.model_copy(update={"signing_date": signing, "tier": tier})
+    situation = sorted(set(customer.situation) | goal_situations(pack, customer.goals))
+    peers = find_cases(deps, CaseSearchRequest(k=1, profile=customer.model_copy(update={"situation": situation})),
+                       audiences)
+    best = [m for m in peers.matches if m.good_match][:1]
+    peer_refs = [SourceRef(id=m.case.id, kind="case", title=f"{m.case.company}：{m.case.summary}",
+                           why="最相近的同行案例：" + "、".join(m.why)) for m in best]
+    return build_plan(pack, customer, tier, signing, peer_refs, audiences)
+
+
+def build_plan(pack: Pack, customer: PlanCustomer, tier: str, signing: date, peer_refs: list[SourceRef],
+               audiences: list[str] | None) -> SuccessPlan:
+    templates = pack.plan_templates
+    tier_info = (templates.get("tiers") or {}).get(tier)
+    if not tier_info:
+        raise ConfigError(f"plan_templates.yaml has no tier {tier!r}")
+    outcomes = select_outcomes(templates, customer.goals)
+    people = PeopleMatcher(pack, customer.key_people)
+    milestones = sorted((Milestone(outcome=o["key"], day=int(m["day"]), date=signing + timedelta(days=int(m["day"])),
+                                   title=m["title"], metric=m["metric"], owner_us=people.display("我方", m["owner_us"]),
+                                   owner_client=people.display("客户方", m["owner_client"]))
+                         for o in outcomes for m in o.get("milestones") or []), key=lambda m: m.day)  # stable
+    quick_wins = [QuickWin(**{k: q[k] for k in ("title", "action", "products", "impact", "resources", "probability",
+                                                 "days", "owner_side", "metric")},
+                           score=round(score, 2), due=signing + timedelta(days=int(q["days"])),
+                           owner=people.display(q["owner_side"], q["owner"]))
+                  for q, score in select_quick_wins(templates, outcomes, customer.products)]
+    first = min(outcomes, key=lambda o: int(o["first_value_days"]))
+    bought = set(customer.products) or {p for o in outcomes for p in o.get("products") or []}
+    return SuccessPlan(
+        customer=customer, tier=tier, style=str(tier_info["style"]), outcomes=[o["key"] for o in outcomes],
+        desired_outcome="；".join(o["desired_outcome"] for o in outcomes),
+        first_value=FirstValue(description=first["first_value"], days=int(first["first_value_days"]),
+                               date=signing + timedelta(days=int(first["first_value_days"])), outcome=first["key"]),
+        milestones=milestones, quick_wins=quick_wins,
+        owners=owners(pack, people, milestones, quick_wins, tier_info),
+        cadence=cadence(pack, tier, tier_info, signing),
+        leading_indicators=_unique(i for o in outcomes for i in o.get("leading_indicators") or []),
+        renewal_indicators=[Indicator(**{k: str(v) for k, v in i.items()}) for i in templates.get("renewal_indicators") or []
+                            if i.get("health") in (tier_info.get("indicators") or [])],
+        renewal=renewal(pack, tier_info, signing, people),
+        expansion=expansion(pack, tier, outcomes, bought, people),
+        sources=peer_refs + playbook_refs(pack, tier, audiences))
+
+
+def plan_tier(pack: Pack, customer: Customer) -> str:
+    if customer.tier:
+        return customer.tier
+    if customer.annual_fee is not None:
+        return pack.rules.tier_for_fee(customer.annual_fee)
+    raise InvalidInput("Say how big the customer is: give the tier (大型/中型/中小/小微) or the annual fee")
+
+
+def select_outcomes(templates: dict[str, Any], goals: list[str]) -> list[dict[str, Any]]:
+    """Outcomes whose goal words appear in the goals, in file order, at most max_outcomes; else default."""
+    text = normalize(" ".join(goals)).lower()
+    limit = int((templates.get("scoring") or {}).get("max_outcomes", 2))
+    all_outcomes = templates.get("outcomes") or []
+    chosen = [o for o in all_outcomes if o.get("key") != "default"
+              and any(str(w).lower() in text for w in o.get("goal_words") or [])][:limit]
+    default = [o for o in all_outcomes if o.get("key") == "default"]
+    if not chosen and not default:
+        raise ConfigError("plan_templates.yaml needs an outcome with key: default")
+    return chosen or default
+
+
+def select_quick_wins(templates: dict[str, Any], outcomes: list[dict[str, Any]],
+                      products: list[str]) -> list[tuple[dict[str, Any], float]]:
+    """Eligible candidates by score, then probability, fewer resources, fewer days, file order."""
+    scoring = templates.get("scoring") or {}
+    formula = str(scoring.get("formula", "impact * probability / resources"))
+    keys = {o["key"] for o in outcomes}
+    owned = set(products)
+    eligible = [(i, q) for i, q in enumerate(templates.get("quick_wins") or [])
+                if (keys & set(q.get("for_goals") or []) or "default" in (q.get("for_goals") or []))
+                and (not owned or set(q.get("products") or []) <= owned)]
+    scored = [(q, evaluate(formula, q), i) for i, q in eligible]
+    scored.sort(key=lambda t: (-t[1], -t[0]["probability"], t[0]["resources"], t[0]["days"], t[2]))
+    return [(q, s) for q, s, _ in scored[:int(scoring.get("pick", 2))]]
+
+
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
+def evaluate(formula: str, item: dict[str, Any]) -> float:
+    """Arithmetic over a quick win's numeric fields (+ - * / and brackets), nothing else."""
+    def walk(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return float(node.value)
+        if isinstance(node, ast.Name) and isinstance(item.get(node.id), (int, float)):
+            return float(item[node.id])
+        raise ConfigError(f"plan_templates.yaml scoring.formula {formula!r}: cannot evaluate {ast.dump(node)}")
+
+    try:
+        return walk(ast.parse(formula, mode="eval"))
+    except (SyntaxError, ZeroDivisionError) as exc:
+        raise ConfigError(f"plan_templates.yaml scoring.formula {formula!r}: {exc}") from None
+
+
+def goal_situations(pack: Pack, goals: list[str]) -> set[str]:
+    text = normalize(" ".join(goals))
+    return {name for name, words in (pack.gazetteer.get("situations") or {}).items() if any(w in text for w in words)}
+
+
+class PeopleMatcher:
+    """Puts a key person's name on a plan role when their title fits it (same side only)."""
+
+    def __init__(self, pack: Pack, people: list[KeyPerson]) -> None:
+        self.people = people
+        self.titles = pack.rules.success_plan.role_titles
+
+    def person(self, side: str, role: str) -> KeyPerson | None:
+        words = [role, *role.split("/"), *self.titles.get(role, [])]
+        return next((p for p in self.people if p.side == side and p.title
+                     and any(w and (w.lower() in p.title.lower() or p.title.lower() in w.lower()) for w in words)), None)
+
+    def display(self, side: str, role: str) -> str:
+        person = self.person(side, role)
+        return f"{person.name}（{role}）" if person else role
+
+
+def owners(pack: Pack, people: PeopleMatcher, milestones: list[Milestone], quick_wins: list[QuickWin],
+           tier_info: dict[str, Any]) -> list[Owner]:
+    """Every role with work in the plan, both sides, with its tasks and nearest deadline."""
+    templates = pack.plan_templates
+    duties = templates.get("duties") or {}
+    sides = templates.get("owners") or {}
+    tasks: dict[tuple[str, str], list[OwnerTask]] = {("我方", "客户成功经理"): [], ("客户方", "老板/总经理"): []}
+    if tier_info.get("sponsor") and "高层赞助人" in str(tier_info["sponsor"]):
+        tasks[("我方", "高层赞助人")] = []
+    for m in milestones:
+        for side, shown in (("我方", m.owner_us), ("客户方", m.owner_client)):
+            tasks.setdefault((side, _role_of(shown)), []).append(OwnerTask(what=m.title.split("：")[0], due=m.date))
+    for q in quick_wins:
+        tasks.setdefault((q.owner_side, _role_of(q.owner)), []).append(OwnerTask(what=f"快速见效：{q.title}", due=q.due))
+    for side, roles in sides.items():  # roles a key person fills take part too
+        for role in roles:
+            if people.person(side, role):
+                tasks.setdefault((side, role), [])
+    result = []
+    for (side, role), items in tasks.items():
+        person = people.person(side, role)
+        items = sorted(items, key=lambda t: t.due)
+        result.append(Owner(side=side, role=role, person=person.name if person else None, duty=str(duties.get(role, "")),
+                            tasks=items, next_deadline=items[0].due if items else None))
+    order = {s: i for i, s in enumerate(sides)}
+    return sorted(result, key=lambda o: (order.get(o.side, 9), _index(sides.get(o.side) or [], o.role)))
+
+
+def _role_of(shown: str) -> str:
+    return shown.split("（", 1)[1].rstrip("）") if "（" in shown and shown.endswith("）") else shown
+
+
+def _index(items: list[str], item: str) -> int:
+    return items.index(item) if item in items else len(items)
+
+
+def cadence(pack: Pack, tier: str, info: dict[str, Any], signing: date) -> Cadence:
+    every = info.get("review_every_days")
+    qbr_every = info.get("qbr_every_days")
+    exec_review = (pack.rules.cadence.get(tier) or {}).get("exec")
+    return Cadence(
+        style=str(info["style"]), plan_format=str(info.get("plan_format", "")), csm_model=str(info.get("csm_model", "")),
+        kickoff=str(info.get("kickoff", "")), kickoff_by=signing + timedelta(days=int(info.get("kickoff_within_days") or 0)),
+        review=str(info.get("review", "")), review_every_days=int(every) if every else None,
+        first_reviews=[signing + timedelta(days=int(every) * n) for n in (1, 2, 3)] if every else [],
+        business_review=str(info.get("qbr") or exec_review or "无"),
+        business_review_dates=[signing + timedelta(days=int(qbr_every) * n) for n in (1, 2)] if qbr_every else [],
+        touch=str(info.get("touch", "")), sponsor=info.get("sponsor"))
+
+
+def renewal(pack: Pack, info: dict[str, Any], signing: date, people: PeopleMatcher) -> Renewal:
+    due = add_months(signing, 12)
+    window = (pack.rules.ownership.get("new_sale_window") or {}).get("months")
+    owner_role = {"csm": "客户成功经理", "sales": "销售"}.get(str(pack.rules.ownership.get("renewal", "csm")), "客户成功经理")
+    return Renewal(date=due, prepare_from=due - timedelta(days=int(info.get("renewal_prep_days") or 90)),
+                   owner=people.display("我方", owner_role),
+                   new_sale_until=add_months(signing, int(window)) if window else None)
+
+
+def expansion(pack: Pack, tier: str, outcomes: list[dict[str, Any]], bought: set[str],
+              people: PeopleMatcher) -> list[ExpansionStep]:
+    """Products not yet bought, from the chosen outcomes; cross-sell owner by the ownership rules."""
+    cross = pack.rules.ownership.get("cross_sell") or {}
+    role = "销售" if tier in (cross.get("sales_if_tiers") or []) else {"csm": "客户成功经理", "sales": "销售"}.get(
+        str(cross.get("otherwise", "csm")), "客户成功经理")
+    steps, seen = [], set(bought)
+    for o in outcomes:
+        for step in o.get("expansion") or []:
+            if step["product"] not in seen:
+                seen.add(step["product"])
+                steps.append(ExpansionStep(product=step["product"], why=step["why"], owner=people.display("我方", role)))
+    return steps
+
+
+def playbook_refs(pack: Pack, tier: str, audiences: list[str] | None) -> list[SourceRef]:
+    rules = pack.rules.success_plan
+    topics = [*rules.playbook_topics, *rules.tier_playbook_topics.get(tier, [])]
+    return [SourceRef(id=p.id, kind="playbook", title=p.title, why=f"方法依据（{p.topic}）")
+            for topic in topics for p in pack.playbooks
+            if p.topic == topic and (audiences is None or p.audience in audiences)]
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _unique(items) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# Export and actions --------------------------------------------------------------------------------
+def render_plan(prompts: Prompts, plan: SuccessPlan) -> str:
+    return prompts.render("plan.md.j2", plan=plan, c=plan.customer)
+
+
+def propose_plan_action(prompts: Prompts, actions: ActionStore, plan: SuccessPlan, action: Literal["save", "share"],
+                        actor: str, role: str, recipient: str | None = None,
+                        markdown: str | None = None) -> ProposedActionOut:
+    """Saving or sharing a plan changes the world: store it as a proposed action to confirm.
+
+    `markdown` is the export as the person edited it; without it the plan is rendered afresh."""
+    edited = bool(markdown and markdown.strip())
+    markdown = markdown if edited else render_plan(prompts, plan)
+    name = plan.customer.name or "客户"
+    summary = (f"保存「{name}」的客户成功计划" if action == "save"
+               else f"分享「{name}」的客户成功计划给 {recipient or '客户'}")
+    arguments = {"customer": name, "recipient": recipient, "markdown": markdown, "edited": edited,
+                 "plan": plan.model_dump(mode="json")}
+    return actions.propose(f"{action}_plan", summary, arguments, actor, role)
