@@ -64,18 +64,27 @@ class TemplateComposer:
         scored = []
         for rank, e in enumerate(evidence[:3]):
             for position, sentence in enumerate(s.strip() for s in _SENTENCE.split(e.text)):
-                if len(sentence) < 6 or sentence.startswith(("问：", "相似问法")):
+                # Outline headings and FAQ scaffolding are not answers.
+                if len(sentence) < 12 or sentence.startswith(("问：", "相似问法")):
                     continue
                 overlap = len(query_tokens & set(tokenize(sentence)))
                 # Earlier passages and earlier sentences win ties: they are what retrieval trusted most.
                 scored.append((overlap - 0.5 * rank - 0.01 * position, rank, position, sentence))
-        best = sorted(scored, reverse=True)[:3]
+        relevant = [item for item in scored if item[0] > 0] or scored[:2]
+        best = sorted(relevant, reverse=True)[:3]
         best.sort(key=lambda item: (item[1], item[2]))
         sentences = [s.removeprefix("答：") for *_, s in best]
         citations = [rank + 1 for _, rank, _, _ in best]
         answer = self.prompts.render("answer_practice.md.j2", sentences=sentences, citations=citations)
         return Draft(answer=answer, explanation=f"摘自最相关的资料「{evidence[0].title}」等。",
                      cited=sorted({c - 1 for c in citations}))
+
+
+def renumber_citations(text: str, cited: list[int]) -> str:
+    """Markers in a draft point into the evidence list ([k] = evidence k-1); the reader sees only
+    the cited passages, so renumber them to their place in that shorter list."""
+    place = {index + 1: position for position, index in enumerate(cited, 1)}
+    return _CITATION.sub(lambda m: f"[{place.get(int(m.group(1)), m.group(1))}]", text)
 
 
 def why_matched(slots: Slots, meta: dict[str, Any]) -> list[str]:

@@ -19,7 +19,8 @@ from copilot.normalize import normalize
 # Explicit words that settle the task before the classifier is asked.
 _TASK_HINTS: list[tuple[str, re.Pattern[str]]] = [
     ("draft_plan", re.compile(r"((起草|拟|写|做|出|生成|制定|draft|write|create).{0,12}(成功计划|success plan|计划))", re.I)),
-    ("find_cases", re.compile(r"(案例|标杆客户|参考客户|对标|同行.{0,6}(客户|效果|数据)|peer case|case stud|reference customer)", re.I)),
+    ("find_cases", re.compile(r"(案例|标杆|参考客户|对标|同行.{0,6}(客户|效果|数据|品牌)|(有没有|有哪些|找几个|推荐几个|找一个)"
+                              r".{0,15}(客户|品牌|商家)(在用|用过|用了|做得|的例子)|peer|\bcases?\b|reference customer)", re.I)),
 ]
 _FEE = re.compile(r"(?:年费|年订阅费?|订阅费|客单价|预算|合同额|签了|签约)\D{0,6}?(\d+(?:\.\d+)?)\s*(万|w|k|千|元)?", re.I)
 _FEE_ALONE = re.compile(r"(\d+(?:\.\d+)?)\s*(万|w)\s*(?:/年|一年|每年|年费)", re.I)
@@ -60,19 +61,19 @@ class IntentClassifier:
         context = normalize(" ".join(history or [])) + " " + text
         slots = self.slots(context)
         task, confidence, hinted = self._task(text, query_vector)
-        task = self._apply_rules(task, hinted, role, slots)
+        task = self._apply_rules(task, hinted, confidence, role, slots)
         return Intent(role=role, task=task, slots=slots, confidence=round(confidence, 3),
                       scope_margin=self._scope_margin(query_vector))
 
     @staticmethod
-    def _apply_rules(task: str, hinted: bool, role: Role, slots: Slots) -> str:
-        """Business sense on top of the nearest examples: escalation needs urgency, a plan or
-        a case search needs to be asked for (or a customer profile to search with)."""
+    def _apply_rules(task: str, hinted: bool, confidence: float, role: Role, slots: Slots) -> str:
+        """Business sense on top of the nearest examples: escalation needs urgency; a plan needs to
+        be asked for (or the examples to agree strongly); a case search needs to be asked for."""
         if task in ("faq", "escalation"):
             return "escalation" if slots.urgency == "urgent" else "faq"
-        if task == "draft_plan" and not hinted:
+        if task == "draft_plan" and not (hinted or confidence >= 0.75):
             return "practice_question"
-        if task == "find_cases" and not hinted and not (slots.industry or slots.city):
+        if task == "find_cases" and not hinted:
             return "faq" if role == "support" else "practice_question"
         return task
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from copilot.actions import ActionStore, AuditLog
-from copilot.compose import LlmComposer, TemplateComposer, why_matched
+from copilot.compose import LlmComposer, TemplateComposer, renumber_citations, why_matched
 from copilot.errors import InvalidInput
 from copilot.intent import IntentClassifier
 from copilot.knowledge.pack import Pack
@@ -51,7 +51,7 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     actions = propose(deps, question, intent, draft.answer, evidence, customer, actor) if grounded or \
         intent.task == "escalation" else []
     cited = [evidence[i] for i in draft.cited if i < len(evidence)] if grounded else []
-    text = draft.answer
+    text = renumber_citations(draft.answer, draft.cited) if grounded else draft.answer
     if any(a.type == "escalation_ticket" for a in actions):
         ticket = actions[0].arguments
         text = deps.composer.prompts.render("escalation.md.j2", tier=ticket["account_tier"], sla=ticket["sla_minutes"],
@@ -103,17 +103,33 @@ def find(deps: Deps, question: str, intent: Intent, vector: Any,
     rules = deps.pack.rules
     route = rules.role_route(intent.role)
     allowed = [a for a in route.audiences if audiences is None or a in audiences]
-    found = deps.retriever.search(question, k=max(k, EVIDENCE_K * 2), query_vector=vector,
+    # A case search looks at a wider pool: the facet rules below may promote a case that the
+    # text alone ranked low (a same-size peer in the same province, say).
+    pool = 30 if intent.task == "find_cases" else max(k, EVIDENCE_K * 2)
+    found = deps.retriever.search(question, k=pool, query_vector=vector,
                                   filters=SearchFilters(kinds=route.kinds, audiences=allowed),
                                   boosts=rules.task_boosts(intent.task))
     evidence = found.results
     if intent.task == "find_cases":
-        # Business rule: a peer from the same industry, place and size is the best material.
-        for e in evidence:
-            if e.kind == "case":
-                e.score = round(e.score * (1 + 0.2 * len(why_matched(intent.slots, e.meta))), 4)
-        evidence.sort(key=lambda e: -e.score)
+        evidence = rank_peer_cases(deps, intent.slots, evidence)
     return evidence[:k], found
+
+
+def rank_peer_cases(deps: Deps, slots: Slots, evidence: list[Evidence]) -> list[Evidence]:
+    """Business rule: the best material is a peer from the same industry, place and size.
+    Cases are re-scored by the case-matching facets (text similarity is one of them) and go first."""
+    from copilot.workflows.cases import effective_weights, score_case  # the workflow builds on this module
+
+    rules = deps.pack.rules
+    cases = [e for e in evidence if e.kind == "case" and deps.pack.case(e.source)]
+    if not cases:
+        return evidence
+    top = max(e.score for e in cases) or 1.0
+    weights = effective_weights(rules, slots, has_text=True)
+    for e in cases:
+        e.score = score_case(rules, slots, deps.pack.case(e.source), e.score / top, weights).score
+    cases.sort(key=lambda e: -e.score)
+    return cases + [e for e in evidence if e not in cases]
 
 
 def grounding_confidence(found: SearchResult, intent: Intent) -> float:

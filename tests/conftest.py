@@ -175,14 +175,6 @@ TINY_PLAYBOOKS = dedent("""\
         body: 客户最信同行的结果，案例越接近客户自己的情况越有说服力。
     """)
 
-TINY_IDS = {
-    "case": {"case-bakery-hz", "case-tea-cd", "case-apparel-gz", "case-fresh-bj"},
-    "faq": {"faq-refund", "faq-points-expiry", "faq-discount-approval", "faq-printer"},
-    "playbook": {"pb-renewal", "pb-quick-win", "pb-peer-case"},
-}
-INTERNAL_IDS = {"case-apparel-gz", "faq-discount-approval", "pb-renewal", "pb-peer-case"}
-
-
 def write_tiny_pack(folder: Path) -> Path:
     """A small but complete pack: the real rules, gazetteer and vendor, plus a few items."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -325,11 +317,3 @@ def chroma_http_settings(chroma_server) -> dict:
     return {"vector_store": "chroma-http", "chroma_host": host, "chroma_port": port,
             "collection": f"t{uuid.uuid4().hex[:12]}"}
 
-
-# Small helpers shared by test modules ------------------------------------------------------------
-def top_ids(result, n: int = 5) -> list[str]:
-    return [e.id for e in result.results[:n]]
-
-
-def sources(result) -> list[str]:
-    return [e.source for e in result.results]

@@ -7,21 +7,24 @@ browser from the same JSON API other clients use, with the caller's API key when
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 
 from copilot import __version__
 from copilot.api.deps import CopilotDep, PrincipalDep
 from copilot.knowledge.pack import Pack
+from copilot.knowledge.schema import Journey
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
 
-JOURNEY = ["获客", "成交", "上线", "价值兑现", "续费扩展"]
+JOURNEY: list[str] = list(get_args(Journey))
 ROLES = {"sales": "销售", "csm": "客户成功", "support": "客服"}
 ROLE_HINTS = {"sales": "同行案例、价值测算、一页纸", "csm": "成功计划、续费与增购", "support": "FAQ 标准答案、安灯升级"}
 NAV = [("assistant", "/assistant", "助手"), ("cases", "/cases", "案例"), ("plans", "/plans", "成功计划"),
@@ -43,7 +46,42 @@ def register(app: FastAPI) -> None:
 
 
 # Navigation map ------------------------------------------------------------------------------
-def build_map(pack: Pack, audiences: list[str] | None = None) -> dict[str, Any]:
+class MapItem(BaseModel):
+    id: str
+    title: str
+    note: str
+    question: str
+    href: str
+
+
+class MapGroup(BaseModel):
+    count: int
+    top: list[MapItem]
+    more: list[MapItem]
+
+
+class MapCell(BaseModel):
+    stage: str
+    role: str
+    total: int
+    playbooks: MapGroup
+    faqs: MapGroup
+    cases: MapGroup
+
+
+class MapRole(BaseModel):
+    key: str
+    label: str
+    hint: str
+
+
+class NavigationMap(BaseModel):
+    stages: list[str]
+    roles: list[MapRole]
+    cells: list[MapCell]
+
+
+def build_map(pack: Pack, audiences: list[str] | None = None) -> NavigationMap:
     """Customer-journey stage × role, each cell with the playbooks, FAQs and cases that belong there.
 
     Playbooks name their roles; FAQs and cases are placed in the rows of the roles whose routing
@@ -63,25 +101,23 @@ def build_map(pack: Pack, audiences: list[str] | None = None) -> dict[str, Any]:
                     for f in pack.faqs if f.journey == stage and f.audience in visible and "faq" in route.kinds]
             cases = [_item(c.id, c.company, f"{c.company}是怎么做的？效果如何？", role, f"{c.industry}·{c.city}")
                      for c in pack.cases if c.journey == stage and c.audience in visible and "case" in route.kinds]
-            cells.append({"stage": stage, "role": role, "total": len(playbooks) + len(faqs) + len(cases),
-                          "playbooks": _group(playbooks), "faqs": _group(faqs), "cases": _group(cases)})
-    return {"stages": JOURNEY, "roles": [{"key": k, "label": v, "hint": ROLE_HINTS[k]} for k, v in ROLES.items()],
-            "cells": cells}
+            cells.append(MapCell(stage=stage, role=role, total=len(playbooks) + len(faqs) + len(cases),
+                                 playbooks=_group(playbooks), faqs=_group(faqs), cases=_group(cases)))
+    roles = [MapRole(key=k, label=v, hint=ROLE_HINTS[k]) for k, v in ROLES.items()]
+    return NavigationMap(stages=JOURNEY, roles=roles, cells=cells)
 
 
-def _item(item_id: str, title: str, question: str, role: str, note: str) -> dict[str, str]:
-    from urllib.parse import urlencode
-
-    return {"id": item_id, "title": title, "note": note, "question": question,
-            "href": "/assistant?" + urlencode({"role": role, "q": question})}
+def _item(item_id: str, title: str, question: str, role: str, note: str) -> MapItem:
+    return MapItem(id=item_id, title=title, note=note, question=question,
+                   href="/assistant?" + urlencode({"role": role, "q": question}))
 
 
-def _group(items: list[dict[str, str]]) -> dict[str, Any]:
-    return {"count": len(items), "top": items[:TOP_TITLES], "more": items[TOP_TITLES:]}
+def _group(items: list[MapItem]) -> MapGroup:
+    return MapGroup(count=len(items), top=items[:TOP_TITLES], more=items[TOP_TITLES:])
 
 
-@api_router.get("/api/map")
-def navigation_map(copilot: CopilotDep, principal: PrincipalDep) -> dict:
+@api_router.get("/api/map", response_model=NavigationMap)
+def navigation_map(copilot: CopilotDep, principal: PrincipalDep) -> NavigationMap:
     """The navigation map: journey stage × role, with links that ask the assistant."""
     return build_map(copilot.pack, principal.audiences)
 
@@ -98,8 +134,12 @@ def _page(request: Request, name: str, active: str, **context: Any) -> HTMLRespo
 def _starters(pack: Pack) -> dict[str, list[str]]:
     """Example questions per role, taken from the pack so they follow its content."""
     examples = {i.task: i.examples for i in pack.intents}
-    sales = examples.get("find_cases", [])[1:3] + [p.title for p in pack.playbooks if "sales" in p.roles][:1]
-    csm = [f"{p.title}，具体怎么做？" for p in pack.playbooks if "csm" in p.roles][:2] + examples.get("practice_question", [])[:1]
+
+    def playbooks(role: str, n: int) -> list[str]:  # the role's own playbooks (listed first in roles)
+        return [f"{p.title}，具体怎么做？" for p in pack.playbooks if p.roles[0] == role][:n]
+
+    sales = examples.get("find_cases", [])[1:3] + playbooks("sales", 1)
+    csm = playbooks("csm", 2) + examples.get("practice_question", [])[:1]
     support = [f.question for f in pack.faqs if f.audience == "public"][:3]
     return {"sales": sales, "csm": csm, "support": support}
 

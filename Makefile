@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: run test eval bench screenshots clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+## Set up and serve the product on its embedded defaults (SQLite + embedded Chroma + bundled model).
+run: $(BIN)/.installed
+	$(BIN)/copilot serve
+
+## Set up and run the whole test suite (installs headless Chromium for the browser tests).
+test: $(BIN)/.installed
+	bash scripts/setup-browser.sh
+	$(BIN)/pytest -q
+
+## Retrieval eval over the seeds and the pack (BM25 vs dense vs hybrid).
+eval: $(BIN)/.installed
+	$(BIN)/copilot ingest ../shared/seeds
+	$(BIN)/copilot eval
+
+bench: $(BIN)/.installed
+	$(BIN)/python scripts/bench_retrieval.py
+	$(BIN)/python scripts/bench_api.py
+
+screenshots: $(BIN)/.installed
+	bash scripts/setup-browser.sh
+	$(BIN)/python scripts/screenshots.py
+
+clean:
+	rm -rf $(VENV) copilot-data .pytest_cache

@@ -1,0 +1,84 @@
+"""A local OpenAI-protocol test server with scripted replies: the only fake in the suite, at
+the network edge where a real LLM endpoint would be."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class Script:
+    """What the server does for each next request: text, {"status": 500}, {"sleep": s, "text": t}."""
+
+    replies: deque = field(default_factory=deque)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def push(self, *replies: Any) -> None:
+        self.replies.extend(replies)
+
+
+def _app(script: Script) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await request.json()
+        script.requests.append(body)
+        reply = script.replies.popleft() if script.replies else "（没有脚本回复）"
+        if isinstance(reply, dict) and "status" in reply:
+            return JSONResponse({"error": {"message": "scripted failure"}}, status_code=reply["status"])
+        if isinstance(reply, dict) and "sleep" in reply:
+            time.sleep(reply["sleep"])
+            reply = reply.get("text", "")
+        return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", "test"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerThread:
+    """Runs an ASGI app with uvicorn on a free loopback port in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_llm() -> tuple[Script, ServerThread]:
+    script = Script()
+    return script, ServerThread(_app(script))
