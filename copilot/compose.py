@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 
 from copilot.lexical import tokenize
-from copilot.models import Draft, Evidence, Intent, Slots
+from pydantic import BaseModel
+
+from copilot.models import Draft, Evidence, Intent, Slots, Task
 from copilot.rules import Rules
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,8 @@ class TemplateComposer:
             return Draft(answer=self.prompts.render("not_found.md.j2", choices=choices),
                          explanation="检索到的资料与问题的相关度不够，按规则不作答。")
         top = evidence[0]
-        if intent.task == "find_cases" or (top.kind == "case" and intent.task != "faq"):
+        has_cases = any(e.kind == "case" for e in evidence)
+        if (intent.task == "find_cases" and has_cases) or (top.kind == "case" and intent.task != "faq"):
             return self._cases(intent.slots, evidence)
         if top.kind == "faq":
             return Draft(answer=self.prompts.render("answer_faq.md.j2", faq_answer=top.meta.get("answer") or top.text),
@@ -115,6 +118,19 @@ class LlmComposer:
         self.fallback = fallback
         self.vendor = vendor
 
+    def understand(self, question: str, offline: Intent) -> Intent:
+        """The LLM's reading of the question as the same typed Intent; the offline one on error."""
+        try:
+            reply = self.chat_model.bind(response_format={"type": "json_object"}).invoke(
+                [("system", "只输出 JSON：{\"task\": ..., \"slots\": {...}}"),
+                 ("human", self.prompts.render("llm_intent.j2", question=question, role=offline.role))])
+            data = LlmIntent.model_validate_json(_json_block(str(reply.content)))
+        except Exception as exc:  # bad JSON, wrong task name, endpoint down: keep the offline reading
+            log.warning("LLM intent fell back to the offline classifier: %s", exc)
+            return offline
+        guessed = {k: v for k, v in data.slots.model_dump(exclude_unset=True).items() if v not in (None, [], "")}
+        return offline.model_copy(update={"task": data.task, "slots": offline.slots.model_copy(update=guessed)})
+
     def compose(self, question: str, intent: Intent, evidence: list[Evidence], grounded: bool,
                 choices: list[str], history: list[str] | None = None) -> Draft:
         template = self.fallback.compose(question, intent, evidence, grounded, choices)
@@ -139,6 +155,24 @@ class LlmComposer:
             reason = f"{type(exc).__name__}: {exc}"
         log.warning("LLM compose fell back to template: %s", reason)
         return template.model_copy(update={"llm_error": reason[:300]})
+
+
+class LlmSlots(BaseModel):
+    industry: str | None = None
+    city: str | None = None
+    product: str | None = None
+    urgency: Literal["normal", "urgent"] | None = None
+
+
+class LlmIntent(BaseModel):
+    task: Task
+    slots: LlmSlots = LlmSlots()
+
+
+def _json_block(text: str) -> str:
+    """The JSON object in a reply, tolerating ```json fences around it."""
+    start, end = text.find("{"), text.rfind("}")
+    return text[start:end + 1] if start >= 0 and end > start else text
 
 
 def citation_problem(text: str, evidence_count: int) -> str | None:

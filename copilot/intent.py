@@ -59,7 +59,9 @@ class IntentClassifier:
     def classify(self, question: str, role: Role, query_vector: np.ndarray, history: list[str] | None = None) -> Intent:
         text = normalize(question)
         context = normalize(" ".join(history or [])) + " " + text
-        slots = self.slots(context)
+        # Earlier turns fill in who the customer is; urgency belongs to this message alone,
+        # or a follow-up question would raise the same escalation again.
+        slots = self.slots(context).model_copy(update={"urgency": self.slots(text).urgency})
         task, confidence, hinted = self._task(text, query_vector)
         task = self._apply_rules(task, hinted, confidence, role, slots)
         return Intent(role=role, task=task, slots=slots, confidence=round(confidence, 3),

@@ -30,6 +30,7 @@ class Deps:
     actions: ActionStore
     audit: AuditLog
     llm: LlmComposer | None = None
+    llm_intent: bool = True
     audiences: dict[str, list[str]] = field(default_factory=dict)  # per-caller override
 
 
@@ -78,6 +79,8 @@ def validate_question(question: str) -> str:
 def understand(deps: Deps, question: str, role: Role, customer: Customer | None,
                history: list[str] | None, vector: Any) -> Intent:
     intent = deps.classifier.classify(question, role, vector, history)
+    if deps.llm is not None and deps.llm_intent:
+        intent = deps.llm.understand(question, intent)
     if customer is not None:
         intent = intent.model_copy(update={"slots": merge_customer(deps, intent.slots, customer)})
     return intent

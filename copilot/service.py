@@ -87,4 +87,4 @@ class Copilot:
     @cached_property
     def deps(self) -> Deps:
         return Deps(pack=self.pack, retriever=self.retriever, classifier=self.classifier, composer=self.composer,
-                    actions=self.actions, audit=self.audit, llm=self.llm)
+                    actions=self.actions, audit=self.audit, llm=self.llm, llm_intent=self.settings.llm_intent)

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,10 +42,13 @@ class Settings(BaseSettings):
 
     # LLM: off unless a model is configured; OPENAI_BASE_URL / OPENAI_API_KEY also work.
     llm_model: str | None = None
-    llm_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
-    llm_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    llm_base_url: str | None = Field(default=None, validation_alias=AliasChoices(
+        "llm_base_url", "COPILOT_LLM_BASE_URL", "OPENAI_BASE_URL"))
+    llm_api_key: str | None = Field(default=None, validation_alias=AliasChoices(
+        "llm_api_key", "COPILOT_LLM_API_KEY", "OPENAI_API_KEY"))
     llm_timeout_s: float = 20.0
     llm_max_retries: int = 1
+    llm_intent: bool = Field(default=True, description="Also let the LLM read the intent (one extra call)")
 
     # Retrieval fusion: weight of the dense score (1 - this for BM25).
     dense_weight: float = 0.4

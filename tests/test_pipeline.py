@@ -106,3 +106,11 @@ def test_every_question_lands_in_the_audit_trail(copilot):
     ask(copilot, "小票打印机打不出字怎么办", actor="tester")
     entries = copilot.audit.entries(event="ask")
     assert any(e["actor"] == "tester" and "打印机" in e["payload"]["question"] for e in entries)
+
+
+def test_urgency_of_an_earlier_turn_does_not_escalate_a_follow_up(copilot):
+    history = ["我们是年费200万的大客户，所有门店都无法收银，紧急！"]
+    response = ask(copilot, "你们支持海外门店用美元结算吗？", history=history)
+    assert response.intent.slots.urgency == "normal"
+    assert response.intent.slots.account_tier == "大型"  # who the customer is carries over
+    assert response.actions == []

@@ -74,6 +74,6 @@ def audit(copilot: CopilotDep, principal: PrincipalDep,
 
 
 @router.get("/api/gaps", tags=["insight"])
-def gaps(copilot: CopilotDep, days: int = Query(default=7, ge=1, le=365)) -> dict:
+def gaps(copilot: CopilotDep, _principal: PrincipalDep, days: int = Query(default=7, ge=1, le=365)) -> dict:
     """What the copilot could not answer: ungrounded, low-confidence and thumbs-down questions."""
     return gap_report(copilot.engine, days, low_confidence=pipeline.threshold(copilot.deps) + 0.1)
