@@ -156,6 +156,16 @@ class Draft(BaseModel):
     llm_error: str | None = None
 
 
+class Classification(BaseModel):
+    """How support should treat the question: the service-matrix cell it falls in."""
+
+    category: str | None = None
+    standardized: bool = True
+    urgency: Literal["normal", "urgent"] = "normal"
+    service_mode: str = ""
+    channel: str = ""
+
+
 class AskResponse(BaseModel):
     answer: str
     grounded: bool
@@ -167,3 +177,4 @@ class AskResponse(BaseModel):
     composer: Literal["template", "llm"] = "template"
     llm_fallback: bool = Field(default=False, description="An LLM was configured but failed; template answer served")
     confidence: float = 0.0
+    classification: Classification | None = None

@@ -13,7 +13,7 @@ from copilot.compose import LlmComposer, TemplateComposer, renumber_citations, w
 from copilot.errors import InvalidInput
 from copilot.intent import IntentClassifier
 from copilot.knowledge.pack import Pack
-from copilot.models import (AskResponse, Customer, Evidence, Intent, ProposedActionOut, Role, SearchFilters,
+from copilot.models import (AskResponse, Classification, Customer, Evidence, Intent, ProposedActionOut, Role, SearchFilters,
                             SearchResult, Slots)
 from copilot.retrieve import HybridRetriever
 
@@ -60,7 +60,7 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     response = AskResponse(answer=text, explanation=draft.explanation, grounded=grounded,
                            citations=cited, intent=intent, choices=choices, actions=actions,
                            composer=draft.composer, llm_fallback=draft.llm_error is not None,
-                           confidence=confidence)
+                           confidence=confidence, classification=classify_service(deps, intent, evidence, grounded))
     deps.audit.record(actor, "ask", None, {
         "role": role, "question": question, "task": intent.task, "grounded": grounded,
         "confidence": confidence, "answer": text[:2000], "sources": [c.source for c in cited]})
@@ -133,6 +133,19 @@ def rank_peer_cases(deps: Deps, slots: Slots, evidence: list[Evidence]) -> list[
         e.score = score_case(rules, slots, deps.pack.case(e.source), e.score / top, weights).score
     cases.sort(key=lambda e: -e.score)
     return cases + [e for e in evidence if e not in cases]
+
+
+def classify_service(deps: Deps, intent: Intent, evidence: list[Evidence], grounded: bool) -> Classification:
+    """Category and standardisation from the matched FAQ (an unmatched question is not standard),
+    urgency from the question; the service matrix in rules.yaml says passive or active service."""
+    faq = evidence[0] if grounded and evidence and evidence[0].kind == "faq" else None
+    standardized = bool(faq and faq.meta.get("standardized", True))
+    urgent = intent.slots.urgency == "urgent"
+    cell = next((c for c in deps.pack.rules.service_matrix
+                 if c.get("standardized") == standardized and c.get("urgent") == urgent), {})
+    return Classification(category=faq.meta.get("category") if faq else None, standardized=standardized,
+                          urgency=intent.slots.urgency, service_mode=cell.get("mode", ""),
+                          channel=cell.get("channel", ""))
 
 
 def grounding_confidence(found: SearchResult, intent: Intent) -> float:

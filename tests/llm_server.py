@@ -44,7 +44,24 @@ def _app(script: Script) -> FastAPI:
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request):
+        body = await request.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        script.requests.append(body)
+        return {"object": "list", "model": body.get("model"),
+                "data": [{"object": "embedding", "index": i, "embedding": bag_of_chars(t)} for i, t in enumerate(texts)],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+
     return app
+
+
+def bag_of_chars(text: str, dim: int = 64) -> list[float]:
+    """A deterministic stand-in embedding: texts sharing characters point the same way."""
+    vector = [0.0] * dim
+    for ch in text:
+        vector[ord(ch) % dim] += 1.0
+    return vector
 
 
 def free_port() -> int:

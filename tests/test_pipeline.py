@@ -114,3 +114,13 @@ def test_urgency_of_an_earlier_turn_does_not_escalate_a_follow_up(copilot):
     assert response.intent.slots.urgency == "normal"
     assert response.intent.slots.account_tier == "大型"  # who the customer is carries over
     assert response.actions == []
+
+
+def test_support_questions_are_classified_into_the_service_matrix(copilot):
+    standard = ask(copilot, "小票打印机打出来是空白的怎么办")
+    assert standard.classification.category == "收银"
+    assert standard.classification.standardized and standard.classification.urgency == "normal"
+    assert standard.classification.service_mode == "被动服务"
+    urgent = ask(copilot, "我们是大客户，所有门店都无法收银了，紧急！")
+    assert urgent.classification.urgency == "urgent"
+    assert urgent.classification.service_mode.startswith(("被动服务（加速）", "主动服务（安灯）"))
