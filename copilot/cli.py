@@ -140,7 +140,7 @@ def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML 
     from copilot.settings import PROJECT_ROOT
 
     copilot = _copilot(data_dir)
-    questions = evals.load_questions(files or [PROJECT_ROOT / "evals"])
+    questions = evals.load_questions(files or evals.default_eval_paths(PROJECT_ROOT / "evals", copilot.settings.data_dir))
     if not questions:
         raise CopilotError("No eval questions found")
     from copilot.pipeline import threshold

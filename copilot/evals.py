@@ -142,3 +142,27 @@ def write_results(results: list[QuestionResult], metrics: dict, out: Path) -> No
         for r in results:
             fh.write(r.model_dump_json() + "\n")
     out.with_suffix(".summary.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+PROMOTED_FILE = "promoted.yaml"
+
+
+def promote(data_dir: Path, question: EvalQuestion) -> Path:
+    """Append a real frontline question to the deployment's own eval set."""
+    path = data_dir / "evals" / PROMOTED_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    questions = (data or {}).get("questions") or []
+    if any(q.get("question") == question.question and q.get("role") == question.role for q in questions):
+        return path
+    questions.append(question.model_dump(exclude_none=True, exclude_defaults=True) | {"id": question.id,
+                                                                                      "role": question.role})
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump({"questions": questions}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    tmp.replace(path)  # atomic: a crash never leaves half a file
+    return path
+
+
+def default_eval_paths(project_evals: Path, data_dir: Path) -> list[Path]:
+    promoted = data_dir / "evals" / PROMOTED_FILE
+    return [project_evals] + ([promoted] if promoted.exists() else [])

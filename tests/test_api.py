@@ -155,3 +155,16 @@ def test_langchain_chat_openai_invoke_and_stream(server):
     assert "[1]" in reply.content
     streamed = "".join(str(chunk.content) for chunk in chat.stream("会员积分可以设置有效期吗"))
     assert streamed == reply.content
+
+
+def test_admin_promotes_a_real_question_into_the_eval_set(keyed, data_dir):
+    from copilot.evals import load_questions
+
+    body = {"question": "收银机周末老是掉线怎么办", "role": "support", "expected_sources": ["faq-pos-001"]}
+    assert keyed.post("/api/evals/promote", json=body, headers=auth("support-key")).status_code == 403
+    response = keyed.post("/api/evals/promote", json=body, headers=auth("admin-key"))
+    assert response.status_code == 201
+    promoted = load_questions([data_dir / "evals" / "promoted.yaml"])
+    assert [(q.question, q.expected_sources) for q in promoted] == [(body["question"], ["faq-pos-001"])]
+    keyed.post("/api/evals/promote", json=body, headers=auth("admin-key"))  # promoting twice keeps one
+    assert len(load_questions([data_dir / "evals" / "promoted.yaml"])) == 1

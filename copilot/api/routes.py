@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from fastapi import APIRouter, Query
@@ -64,13 +65,35 @@ def feedback(body: FeedbackIn, copilot: CopilotDep, principal: PrincipalDep) -> 
 
 @router.get("/api/audit", tags=["insight"])
 def audit(copilot: CopilotDep, principal: PrincipalDep,
-          event: Literal["ask", "proposed", "approved", "rejected", "executed", "failed", "feedback"] | None = None,
+          event: Literal["ask", "proposed", "approved", "rejected", "executed", "failed", "feedback",
+                         "promoted"] | None = None,
           subject: str | None = None, limit: int = Query(default=100, ge=1, le=1000)) -> list[dict]:
     """The audit trail: questions, answers, sources, proposals and decisions (admin sees all)."""
     entries = copilot.audit.entries(event=event, subject=subject, limit=limit)
     if principal.role != "admin":
         entries = [e for e in entries if e["actor"] == principal.name]
     return entries
+
+
+class PromoteRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=pipeline.MAX_QUESTION_CHARS)
+    role: Role = "support"
+    expected_sources: list[str] = Field(default_factory=list, description="Pack ids or document names; empty = out of scope")
+
+
+@router.post("/api/evals/promote", tags=["insight"], status_code=201)
+def promote_question(body: PromoteRequest, copilot: CopilotDep, principal: PrincipalDep) -> dict:
+    """Turn a real frontline question into an eval case (admin)."""
+    from copilot.evals import EvalQuestion, promote
+
+    principal.require_role("admin")
+    digest = hashlib.sha1(f"{body.role}:{body.question}".encode()).hexdigest()[:10]
+    question = EvalQuestion(id=f"q-prod-{digest}", role=body.role,
+                            question=body.question, expected_sources=body.expected_sources,
+                            out_of_scope=not body.expected_sources)
+    path = promote(copilot.settings.data_dir, question)
+    copilot.audit.record(principal.name, "promoted", question.id, body.model_dump())
+    return {"id": question.id, "file": str(path)}
 
 
 @router.get("/api/gaps", tags=["insight"])
