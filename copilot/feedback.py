@@ -37,14 +37,15 @@ def gap_report(engine: Engine, days: int, low_confidence: float) -> dict:
     with engine.connect() as conn:
         asks = conn.execute(sa.select(db.audit.c.at, db.audit.c.payload)
                             .where(db.audit.c.event == "ask", db.audit.c.at >= since)).all()
-        downs = conn.execute(sa.select(db.feedback.c.question, db.feedback.c.comment)
+        downs = conn.execute(sa.select(db.feedback.c.question, db.feedback.c.role, db.feedback.c.comment)
                              .where(db.feedback.c.rating < 0, db.feedback.c.at >= since)).all()
-    unanswered = Counter(p["question"] for _, p in asks if not p.get("grounded"))
-    shaky = Counter(p["question"] for _, p in asks if p.get("grounded") and p.get("confidence", 1) < low_confidence)
+    unanswered = Counter((p["question"], p.get("role", "support")) for _, p in asks if not p.get("grounded"))
+    shaky = Counter((p["question"], p.get("role", "support")) for _, p in asks
+                    if p.get("grounded") and p.get("confidence", 1) < low_confidence)
     return {
         "days": days,
         "asked": len(asks),
-        "unanswered": [{"question": q, "count": n} for q, n in unanswered.most_common(50)],
-        "low_confidence": [{"question": q, "count": n} for q, n in shaky.most_common(50)],
-        "thumbs_down": [{"question": q, "comment": c} for q, c in downs[:50]],
+        "unanswered": [{"question": q, "role": r, "count": n} for (q, r), n in unanswered.most_common(50)],
+        "low_confidence": [{"question": q, "role": r, "count": n} for (q, r), n in shaky.most_common(50)],
+        "thumbs_down": [{"question": q, "role": r, "comment": c} for q, r, c in downs[:50]],
     }

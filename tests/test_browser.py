@@ -187,10 +187,15 @@ def test_thumbs_down_with_a_comment_reaches_the_gap_report(page: Page, api: http
     expect(answer.locator(".thanks")).to_be_visible()
     expect(answer.locator("[data-rate=down]")).to_be_disabled()
     downs = api.get("/api/gaps", params={"days": 7}).json()["thumbs_down"]
-    assert {"question": "会员积分怎么设置过期时间", "comment": "没说清楚过期后能不能恢复"} in downs
+    assert {"question": "会员积分怎么设置过期时间", "role": "support", "comment": "没说清楚过期后能不能恢复"} in downs
 
     page.goto("/gaps")
     expect(page.locator(".gap-down")).to_contain_text("没说清楚过期后能不能恢复")
+    promote = page.locator(".gap-down button.promote").first
+    with page.expect_response("**/api/evals/promote") as promoted:
+        promote.click()
+    assert promoted.value.status == 201
+    expect(promote).to_have_text("已加入评测集")
 
 
 # Cases ---------------------------------------------------------------------------------------

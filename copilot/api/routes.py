@@ -78,7 +78,8 @@ def audit(copilot: CopilotDep, principal: PrincipalDep,
 class PromoteRequest(BaseModel):
     question: str = Field(min_length=1, max_length=pipeline.MAX_QUESTION_CHARS)
     role: Role = "support"
-    expected_sources: list[str] = Field(default_factory=list, description="Pack ids or document names; empty = out of scope")
+    expected_sources: list[str] = Field(default_factory=list, description="Pack ids or document names")
+    out_of_scope: bool = Field(default=False, description="The copilot should decline this question")
 
 
 @router.post("/api/evals/promote", tags=["insight"], status_code=201)
@@ -90,7 +91,7 @@ def promote_question(body: PromoteRequest, copilot: CopilotDep, principal: Princ
     digest = hashlib.sha1(f"{body.role}:{body.question}".encode()).hexdigest()[:10]
     question = EvalQuestion(id=f"q-prod-{digest}", role=body.role,
                             question=body.question, expected_sources=body.expected_sources,
-                            out_of_scope=not body.expected_sources)
+                            out_of_scope=body.out_of_scope)
     path = promote(copilot.settings.data_dir, question)
     copilot.audit.record(principal.name, "promoted", question.id, body.model_dump())
     return {"id": question.id, "file": str(path)}

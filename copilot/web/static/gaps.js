@@ -7,7 +7,23 @@
   const stats = document.getElementById("gap-stats");
   const lists = document.getElementById("gap-lists");
 
-  const retry = (q) => `<a class="btn btn-ghost btn-small" href="/assistant?q=${encodeURIComponent(q)}">再问一次</a>`;
+  const retry = (q, role = "support") =>
+    `<a class="btn btn-ghost btn-small" href="/assistant?role=${role}&q=${encodeURIComponent(q)}">再问一次</a>` +
+    `<button type="button" class="btn btn-ghost btn-small promote" data-q="${esc(q)}" data-role="${role}">加入评测集</button>`;
+
+  // One click turns a real frontline question into an eval case (admin keys only).
+  lists.addEventListener("click", async (event) => {
+    const button = event.target.closest("button.promote");
+    if (!button) return;
+    button.disabled = true;
+    try {
+      await api("POST", "/api/evals/promote", { question: button.dataset.q, role: button.dataset.role });
+      button.textContent = "已加入评测集";
+    } catch (error) {
+      button.disabled = false;
+      button.textContent = `加入失败：${error.message}`;
+    }
+  });
 
   function column(title, hint, tone, items, row) {
     return `<section class="card gap-card gap-${tone}">
@@ -28,12 +44,12 @@
       stats.innerHTML = stat("提问总数", data.asked) + stat("有依据作答", rate === null ? "—" : `${rate}%`, "good") +
         stat("未能回答", unanswered, unanswered ? "bad" : "") + stat("没把握", shaky, shaky ? "warn" : "") +
         stat("被点踩", data.thumbs_down.length, data.thumbs_down.length ? "bad" : "");
-      const counted = (x) => `<li><div class="grow"><div class="gap-q">${esc(x.question)}</div><span class="muted small">问过 ${x.count} 次</span></div>${retry(x.question)}</li>`;
+      const counted = (x) => `<li><div class="grow"><div class="gap-q">${esc(x.question)}</div><span class="muted small">问过 ${x.count} 次</span></div>${retry(x.question, x.role)}</li>`;
       lists.innerHTML =
         column("未能回答", "知识库里找不到可靠依据，助手按规则没有作答。最该补的知识。", "bad", data.unanswered, counted) +
         column("没把握", "答了，但依据的相关度偏低。值得检查答案是否准确。", "warn", data.low_confidence, counted) +
         column("被点踩", "一线同事认为答得不好，附带他们的意见。", "down", data.thumbs_down, (x) => (
-          `<li><div class="grow"><div class="gap-q">${esc(x.question)}</div>${x.comment ? `<div class="gap-comment">“${esc(x.comment)}”</div>` : '<span class="muted small">没有留言</span>'}</div>${retry(x.question)}</li>`));
+          `<li><div class="grow"><div class="gap-q">${esc(x.question)}</div>${x.comment ? `<div class="gap-comment">“${esc(x.comment)}”</div>` : '<span class="muted small">没有留言</span>'}</div>${retry(x.question, x.role)}</li>`));
     } catch (error) {
       lists.innerHTML = `<div class="notice notice-error"><strong>加载失败</strong>${esc(error.message)}</div>`;
     } finally {
