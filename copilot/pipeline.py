@@ -13,7 +13,7 @@ from copilot.compose import LlmComposer, TemplateComposer, renumber_citations, w
 from copilot.errors import InvalidInput
 from copilot.intent import IntentClassifier
 from copilot.knowledge.pack import Pack
-from copilot.models import (AskResponse, Classification, Customer, Evidence, Intent, ProposedActionOut, Role, SearchFilters,
+from copilot.models import (AskResponse, Classification, Customer, Draft, Evidence, Intent, ProposedActionOut, Role, SearchFilters,
                             SearchResult, Slots)
 from copilot.retrieve import HybridRetriever
 
@@ -51,6 +51,9 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
              else composer.compose(question, intent, evidence, grounded, choices))
     actions = propose(deps, question, intent, draft.answer, evidence, customer, actor) if grounded or \
         intent.task == "escalation" else []
+    if intent.task == "draft_plan" and (intent.slots.industry or intent.slots.tier):
+        # Deliver a usable result: the full plan, not advice about plans.
+        draft, grounded = plan_draft(deps, intent, evidence, audiences), True
     cited = [evidence[i] for i in draft.cited if i < len(evidence)] if grounded else []
     text = renumber_citations(draft.answer, draft.cited) if grounded else draft.answer
     if any(a.type == "escalation_ticket" for a in actions):
@@ -116,6 +119,21 @@ def find(deps: Deps, question: str, intent: Intent, vector: Any,
     if intent.task == "find_cases":
         evidence = rank_peer_cases(deps, intent.slots, evidence)
     return evidence[:k], found
+
+
+def plan_draft(deps: Deps, intent: Intent, evidence: list[Evidence], audiences: list[str] | None) -> Draft:
+    """A joint success plan from what the question says about the customer."""
+    from copilot.workflows.plans import PlanCustomer, draft_plan, render_plan  # builds on this module
+
+    slots = intent.slots
+    customer = PlanCustomer(industry=slots.industry, city=slots.city, province=slots.province, tier=slots.tier,
+                            annual_fee=slots.annual_fee, situation=slots.situation,
+                            goals=slots.situation + ([slots.product] if slots.product else []))
+    plan = draft_plan(deps, customer, audiences)
+    used = {ref.id for ref in plan.sources}
+    return Draft(answer=render_plan(deps.composer.prompts, plan),
+                 explanation="按客户规模、目标和同行案例组装的联合成功计划草稿；可在「成功计划」页补充关键人和签约日期后保存或分享。",
+                 cited=[i for i, e in enumerate(evidence) if e.source in used])
 
 
 def rank_peer_cases(deps: Deps, slots: Slots, evidence: list[Evidence]) -> list[Evidence]:

@@ -124,3 +124,10 @@ def test_support_questions_are_classified_into_the_service_matrix(copilot):
     urgent = ask(copilot, "我们是大客户，所有门店都无法收银了，紧急！")
     assert urgent.classification.urgency == "urgent"
     assert urgent.classification.service_mode.startswith(("被动服务（加速）", "主动服务（安灯）"))
+
+
+def test_asking_for_a_plan_delivers_the_plan_itself(copilot):
+    response = ask(copilot, "给杭州这家中型烘焙连锁起草客户成功计划", role="csm")
+    assert response.intent.task == "draft_plan"
+    assert response.grounded
+    assert "价值里程碑" in response.answer and "快速见效" in response.answer and "烘焙" in response.answer
