@@ -14,7 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from copilot.embeddings import Embedder
-from copilot.knowledge.catalog import Catalog
+from copilot.knowledge.catalog import Catalog, embedding_key
 from copilot.lexical import LexicalIndex, QueryExpander, tokenize
 from copilot.models import Chunk, Evidence, SearchFilters, SearchResult
 from copilot.normalize import normalize
@@ -38,6 +38,7 @@ class _Snapshot:
     row_of: dict[str, int]
     lexical: LexicalIndex
     columns: dict[str, np.ndarray]  # kind, audience, industry, ... as arrays for fast masks
+    vectors: np.ndarray | None  # float16 copy for selective filters; None when some are missing
 
 
 class HybridRetriever:
@@ -70,7 +71,14 @@ class HybridRetriever:
         for name in ("audience", *_FILTER_FIELDS):
             columns[name] = np.array([str(c.meta.get(name) or "") for c in chunks], dtype=object)
         return _Snapshot(version, chunks, {c.id: i for i, c in enumerate(chunks)},
-                         LexicalIndex([t for _, t in rows]), columns)
+                         LexicalIndex([t for _, t in rows]), columns, self._load_vectors(chunks))
+
+    def _load_vectors(self, chunks: list[Chunk]) -> np.ndarray | None:
+        keys = [embedding_key(self.embedder.name, c.indexed_text) for c in chunks]
+        cached = self.catalog.cached_vectors(keys)
+        if len(cached) < len(set(keys)):
+            return None
+        return np.stack([cached[k] for k in keys]).astype(np.float16) if keys else None
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         snap = self.snapshot()
@@ -112,7 +120,8 @@ class HybridRetriever:
 
         Chroma's metadata-filtered query is slow on large collections (hundreds of ms at 100k), so
         when the filter lets most passages through (role routing usually does) we ask for more
-        neighbours unfiltered and apply the filter here; only selective filters go to Chroma.
+        neighbours unfiltered and apply the filter here; a selective filter is scored exactly
+        against the in-memory copy of the vectors.
         """
         allowed = int(mask.sum())
         if allowed == 0:
@@ -127,6 +136,13 @@ class HybridRetriever:
             hits = keep(self.store.query(vector, min(int(want / share * 1.5) + 10, MAX_UNFILTERED), None))
             if len(hits) >= want // 2:
                 return hits
+        if snap.vectors is not None:
+            # A selective filter leaves few rows: scoring them exactly is faster than Chroma's
+            # filtered query, which scans metadata across the whole collection.
+            rows = np.flatnonzero(mask)
+            scores = snap.vectors[rows].astype(np.float32) @ vector
+            best = np.argsort(-scores)[:want]
+            return [(snap.chunks[rows[i]].id, float(scores[i])) for i in best]
         return keep(self.store.query(vector, want, _where(filters)))
 
     def _mask(self, snap: _Snapshot, filters: SearchFilters) -> np.ndarray:
