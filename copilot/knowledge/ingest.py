@@ -34,6 +34,7 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files in the folders that are not a supported type
     failed: list[tuple[str, str]] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0
@@ -41,13 +42,15 @@ class IngestReport:
 
     def summary(self) -> str:
         return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-                f"{len(self.removed)} removed, {len(self.failed)} failed; {self.chunks} chunks, "
+                f"{len(self.removed)} removed, {len(self.skipped)} skipped, {len(self.failed)} failed; {self.chunks} chunks, "
                 f"{self.embedded} embedded in {self.seconds:.1f}s")
 
 
 class Indexer:
-    def __init__(self, catalog: Catalog, embedder: Embedder, store: VectorStore, embeddings_dir: Path | None = None):
+    def __init__(self, catalog: Catalog, embedder: Embedder, store: VectorStore, embeddings_dir: Path | None = None,
+                 batch_size: int = 16):
         self.catalog = catalog
+        self.batch_size = batch_size
         self.embedder = embedder
         self.store = store
         self.embeddings_dir = embeddings_dir
@@ -107,8 +110,9 @@ class Indexer:
     def ingest(self, paths: list[str], progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        files, folders = _expand(paths)
+        files, folders, report.skipped = _expand(paths)
         hashes = self.catalog.document_hashes()
+        sources = {d["key"]: d["source"] for d in self.catalog.documents()}
         seen = set()
         for given, path in files:
             key = str(path)
@@ -135,7 +139,7 @@ class Indexer:
             for key in hashes:
                 if key.startswith(prefix) and key not in seen and not Path(key).exists():
                     self._remove(key)
-                    report.removed.append(key)
+                    report.removed.append(sources.get(key, key))
         report.seconds = time.perf_counter() - started
         return report
 
@@ -161,9 +165,8 @@ class Indexer:
         keys = [embedding_key(self.embedder.name, c.indexed_text) for c in chunks]
         cached = self.catalog.cached_vectors(keys)
         missing = [i for i, k in enumerate(keys) if k not in cached]
-        batch = 16
-        for start in range(0, len(missing), batch):
-            part = missing[start:start + batch]
+        for start in range(0, len(missing), self.batch_size):
+            part = missing[start:start + self.batch_size]
             fresh = self.embedder.passages([chunks[i].indexed_text for i in part])
             new = {keys[i]: fresh[j] for j, i in enumerate(part)}
             self.catalog.store_vectors(new)
@@ -181,10 +184,11 @@ def _store_meta(chunk: Chunk) -> dict[str, str | int | float | bool]:
     return meta
 
 
-def _expand(paths: list[str]) -> tuple[list[tuple[str, Path]], list[Path]]:
-    """Files to ingest (as given, resolved) and the folders that were walked."""
+def _expand(paths: list[str]) -> tuple[list[tuple[str, Path]], list[Path], list[str]]:
+    """Files to ingest (as given, resolved), the folders that were walked, and skipped files."""
     files: list[tuple[str, Path]] = []
     folders: list[Path] = []
+    skipped: list[str] = []
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise InvalidInput(f"No such file or folder: {', '.join(missing)}")
@@ -193,10 +197,14 @@ def _expand(paths: list[str]) -> tuple[list[tuple[str, Path]], list[Path]]:
         if path.is_dir():
             folders.append(path.resolve())
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in SUPPORTED and not child.name.startswith("."):
+                if not child.is_file() or child.name.startswith("."):
+                    continue
+                if child.suffix.lower() in SUPPORTED:
                     files.append((str(child), child.resolve()))
+                else:
+                    skipped.append(str(child))
         elif path.suffix.lower() not in SUPPORTED:
             raise InvalidInput(f"{given}: unsupported file type (supported: {', '.join(sorted(SUPPORTED))})")
         else:
             files.append((given, path.resolve()))
-    return files, folders
+    return files, folders, skipped
