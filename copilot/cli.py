@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -119,7 +120,7 @@ def ask(question: str,
     if json_out:
         _print_json(response.model_dump(mode="json"))
         return
-    console.print(response.answer)
+    console.print(Markdown(response.answer))
     if response.explanation:
         console.print(f"[dim]{response.explanation}[/dim]")
     for i, c in enumerate(response.citations, 1):

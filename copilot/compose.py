@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
-
-from copilot.lexical import tokenize
 from pydantic import BaseModel
 
-from copilot.models import Draft, Evidence, Intent, Slots, Task
+from copilot.lexical import tokenize
+from copilot.models import Draft, Evidence, Intent, Task
 from copilot.rules import Rules
 
 log = logging.getLogger(__name__)
@@ -47,15 +46,15 @@ class TemplateComposer:
         top = evidence[0]
         has_cases = any(e.kind == "case" for e in evidence)
         if (intent.task == "find_cases" and has_cases) or (top.kind == "case" and intent.task != "faq"):
-            return self._cases(intent.slots, evidence)
+            return self._cases(evidence)
         if top.kind == "faq":
             return Draft(answer=self.prompts.render("answer_faq.md.j2", faq_answer=top.meta.get("answer") or top.text),
                          explanation=f"这是知识库中的标准答案：「{top.title}」。", cited=[0])
         return self._extract(question, evidence)
 
-    def _cases(self, slots: Slots, evidence: list[Evidence]) -> Draft:
+    def _cases(self, evidence: list[Evidence]) -> Draft:
         cases = [(i, e) for i, e in enumerate(evidence) if e.kind == "case"][:3]
-        rows = [{"title": e.title, "summary": e.text.split("\n")[0], "why": why_matched(slots, e.meta),
+        rows = [{"title": e.title, "summary": e.text.split("\n")[0], "why": e.meta.get("why", []),
                  "ref": i + 1} for i, e in cases]
         explanation = "按同行业、同城（或同省、同区域）、同规模和相似情境排序；最有效的销售素材是同行案例。"
         return Draft(answer=self.prompts.render("answer_cases.md.j2", cases=rows), explanation=explanation,
@@ -88,25 +87,6 @@ def renumber_citations(text: str, cited: list[int]) -> str:
     the cited passages, so renumber them to their place in that shorter list."""
     place = {index + 1: position for position, index in enumerate(cited, 1)}
     return _CITATION.sub(lambda m: f"[{place.get(int(m.group(1)), m.group(1))}]", text)
-
-
-def why_matched(slots: Slots, meta: dict[str, Any]) -> list[str]:
-    """Plain-language reasons a case fits the customer in question."""
-    reasons = []
-    if slots.industry and meta.get("industry") == slots.industry:
-        reasons.append(f"同行业（{slots.industry}）")
-    if slots.city and meta.get("city") == slots.city:
-        reasons.append(f"同城（{slots.city}）")
-    elif slots.province and meta.get("province") == slots.province:
-        reasons.append(f"同省（{slots.province}）")
-    elif slots.region and meta.get("region") == slots.region:
-        reasons.append(f"同区域（{slots.region}）")
-    if slots.tier and meta.get("tier") == slots.tier:
-        reasons.append(f"同规模（{slots.tier}）")
-    shared = [s for s in slots.situation if s in str(meta.get("situation", ""))]
-    if shared:
-        reasons.append(f"相似情境（{'、'.join(shared)}）")
-    return reasons
 
 
 class LlmComposer:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from copilot.actions import ActionStore, AuditLog
-from copilot.compose import LlmComposer, TemplateComposer, renumber_citations, why_matched
+from copilot.compose import LlmComposer, TemplateComposer, renumber_citations
 from copilot.errors import InvalidInput
 from copilot.intent import IntentClassifier
 from copilot.knowledge.pack import Pack
@@ -116,8 +116,7 @@ def find(deps: Deps, question: str, intent: Intent, vector: Any,
                                   filters=SearchFilters(kinds=route.kinds, audiences=allowed),
                                   boosts=rules.task_boosts(intent.task))
     evidence = found.results
-    if intent.task == "find_cases":
-        evidence = rank_peer_cases(deps, intent.slots, evidence)
+    evidence = match_peer_cases(deps, intent.slots, evidence, rerank=intent.task == "find_cases")
     return evidence[:k], found
 
 
@@ -136,9 +135,10 @@ def plan_draft(deps: Deps, intent: Intent, evidence: list[Evidence], audiences: 
                  cited=[i for i, e in enumerate(evidence) if e.source in used])
 
 
-def rank_peer_cases(deps: Deps, slots: Slots, evidence: list[Evidence]) -> list[Evidence]:
+def match_peer_cases(deps: Deps, slots: Slots, evidence: list[Evidence], rerank: bool) -> list[Evidence]:
     """Business rule: the best material is a peer from the same industry, place and size.
-    Cases are re-scored by the case-matching facets (text similarity is one of them) and go first."""
+    Every case is scored by the case-matching facets (text similarity is one of them) and carries
+    its plain-language reasons; for a case search, cases are re-ranked by that score and go first."""
     from copilot.workflows.cases import effective_weights, score_case  # the workflow builds on this module
 
     rules = deps.pack.rules
@@ -148,7 +148,12 @@ def rank_peer_cases(deps: Deps, slots: Slots, evidence: list[Evidence]) -> list[
     top = max(e.score for e in cases) or 1.0
     weights = effective_weights(rules, slots, has_text=True)
     for e in cases:
-        e.score = score_case(rules, slots, deps.pack.case(e.source), e.score / top, weights).score
+        match = score_case(rules, slots, deps.pack.case(e.source), e.score / top, weights)
+        e.meta = {**e.meta, "why": [w for w in match.why if w != "描述相近"]}  # a copy: meta is the index's
+        if rerank:
+            e.score = match.score
+    if not rerank:
+        return evidence
     cases.sort(key=lambda e: -e.score)
     return cases + [e for e in evidence if e not in cases]
 
