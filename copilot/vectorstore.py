@@ -84,9 +84,10 @@ class VectorStore:
         return self._collection.count()
 
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
-        """Nearest ids with cosine similarity, best first."""
-        k = min(k, self.count())
-        if k == 0:
+        """Nearest ids with cosine similarity, best first (fewer when the collection is smaller).
+
+        No count() first: it costs a round trip per query, and Chroma caps n_results itself."""
+        if k <= 0:
             return []
         found = self._collection.query(query_embeddings=[vector], n_results=k, where=where,
                                        include=["distances"])
