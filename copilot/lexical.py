@@ -38,14 +38,17 @@ class QueryExpander:
         self._patterns = [(re.compile(rf"(?<![a-z]){re.escape(key.lower())}(?![a-z])"), terms)
                           for key, terms in sorted(glossary.items(), key=lambda kv: -len(kv[0]))]
 
-    def expand(self, text: str) -> list[str]:
+    def terms(self, text: str) -> list[str]:
+        """Chinese glossary terms for the English words and phrases in the text."""
         lowered = text.lower()
-        extra: list[str] = []
+        found: list[str] = []
         for pattern, terms in self._patterns:
             if pattern.search(lowered):
-                for term in terms:
-                    extra.extend(tokenize(term))
-        return extra
+                found.extend(t for t in terms if t not in found)
+        return found
+
+    def expand(self, text: str) -> list[str]:
+        return [token for term in self.terms(text) for token in tokenize(term)]
 
 
 class LexicalIndex:

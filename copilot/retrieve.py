@@ -87,7 +87,12 @@ class HybridRetriever:
 
     # Search ----------------------------------------------------------------------------
     def embed_query(self, query: str) -> np.ndarray:
-        return self._embed_query(normalize(query))
+        text = normalize(query)
+        terms = self._expander.terms(text) if _mostly_latin(text) else []
+        if terms:
+            # Glossary terms pull an English question towards the Chinese passages it is about.
+            text = f"{text} ({' '.join(terms)})"
+        return self._embed_query(text)
 
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None,
                boosts: dict[str, float] | None = None, query_vector: np.ndarray | None = None,
@@ -102,7 +107,7 @@ class HybridRetriever:
         if _mostly_latin(text):
             tokens += self._expander.expand(text)
         lexical = snap.lexical.scores(tokens, mask)
-        vector = query_vector if query_vector is not None else self._embed_query(text)
+        vector = query_vector if query_vector is not None else self.embed_query(query)
         dense = self._dense(snap, vector, filters, mask)
         weight = self.dense_weight if dense_weight is None else dense_weight
         if dense_weight is None and _mostly_latin(text):
