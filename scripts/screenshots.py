@@ -11,10 +11,7 @@ drives the system Chromium with Playwright:
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,28 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @contextmanager
 def serve(data_dir: Path) -> Iterator[str]:
     """The real app in a uvicorn thread on a free loopback port; yields the base URL."""
-    import uvicorn
-
     from copilot.api.app import create_app
+    from copilot.api.background import ServerThread
     from copilot.settings import Settings
 
-    app = create_app(Settings(_env_file=None, data_dir=data_dir))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with ServerThread(create_app(Settings(_env_file=None, data_dir=data_dir))) as running:
+        yield running.url
 
 
 def ask(page, question: str) -> None:

@@ -8,9 +8,6 @@ install`: the Debian browser is used). Without them the browser tests are skippe
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -42,25 +39,13 @@ def server(tmp_path_factory) -> Iterator[str]:
     """The real app on a loopback port in a uvicorn thread; yields the base URL."""
     if MISSING:
         pytest.skip(MISSING)
-    import uvicorn
-
     from copilot.api.app import create_app
+    from copilot.api.background import ServerThread
     from copilot.settings import Settings
 
     app = create_app(Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("web-data")))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with ServerThread(app) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")
