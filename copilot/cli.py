@@ -136,7 +136,8 @@ def ask(question: str,
 def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML files or folders")] = None,
           out: Annotated[Optional[Path], typer.Option(help="Per-question results (JSONL)")] = None,
           data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
-    """Score retrieval on the eval questions: hit@1, hit@5, MRR per role; BM25 vs dense vs hybrid."""
+    """Score the eval questions, dev and test side by side: hit@1, hit@5, MRR per role and style for each
+    retrieval mode; declines and answer facts for the production pipeline."""
     from copilot import evals
     from copilot.settings import PROJECT_ROOT
 
@@ -153,12 +154,21 @@ def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML 
     if json_out:
         _print_json({"metrics": metrics, "results_file": str(out)})
         return
-    table = Table("mode", "role", "n", "hit@1", "hit@5", "MRR")
+    splits = [split for split in metrics if split != "threshold"]
+    table = Table("mode", "group", *(f"{split} n · hit@1 · hit@5 · MRR" for split in splits))
     for mode in evals.MODES:
-        for role, m in metrics[mode].items():
-            table.add_row(mode, role, str(m["n"]), f"{m['hit@1']:.3f}", f"{m['hit@5']:.3f}", f"{m['mrr']:.3f}")
+        groups = sorted({g for split in splits for g in metrics[split].get(mode, {})},
+                        key=lambda g: (g != "overall", g))
+        for group in groups if mode == "hybrid" else ["overall"]:
+            cells = []
+            for split in splits:
+                m = metrics[split].get(mode, {}).get(group)
+                cells.append(f"{m['n']:>3} · {m['hit@1']:.3f} · {m['hit@5']:.3f} · {m['mrr']:.3f}" if m else "-")
+            table.add_row(mode, group, *cells)
     console.print(table)
-    console.print(f"out of scope: {metrics['out_of_scope']}")
+    for split in splits:
+        console.print(f"{split}: declines {metrics[split].get('declines')}")
+        console.print(f"{split}: answers {metrics[split].get('answers', {}).get('overall')}")
     console.print(f"per-question results: {out}")
 
 
@@ -190,7 +200,11 @@ def serve(host: str = "127.0.0.1", port: Annotated[int, typer.Option(min=1, max=
 def pack_embeddings(data_dir: DataDir = None) -> None:
     """Precompute the pack's vectors into knowledge/embeddings (for maintainers)."""
     copilot = _copilot(data_dir)
-    texts = [c.indexed_text for c in copilot.pack.chunks()] + copilot.intent_example_texts()
+    from copilot.knowledge.catalog import vector_texts
+
+    copilot.speller  # the domain words shape nothing embedded, but keep one code path with the server
+    texts = ([t for c in copilot.pack.chunks() for t in vector_texts(c)] + copilot.intent_example_texts()
+             + copilot.scope_texts())
     console.print(f"wrote {copilot.indexer.export_pack_vectors(texts)}")
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import jinja2
 from pydantic import BaseModel
 
-from copilot.lexical import tokenize
+from copilot.lexical import bigrams, tokenize
 from copilot.models import Draft, Evidence, Intent, Task
 from copilot.rules import Rules
 
@@ -61,25 +61,81 @@ class TemplateComposer:
                      cited=[i for i, _ in cases])
 
     def _extract(self, question: str, evidence: list[Evidence]) -> Draft:
-        """The most relevant sentences of the best passages, in the order they appear."""
-        query_tokens = set(tokenize(question))
-        scored = []
+        """Answer first: the sentence of the best passage that states what was asked (a playbook's
+        conclusion, the sentence of a document that matched), then up to two supporting sentences
+        from the best passages, each with its citation."""
+        lead = _lead_sentence(question, evidence[0])
+        chosen = [(0, lead)] if lead else []
+        support = []
         for rank, e in enumerate(evidence[:3]):
-            for position, sentence in enumerate(s.strip() for s in _SENTENCE.split(e.text)):
-                # Outline headings and FAQ scaffolding are not answers.
-                if len(sentence) < 12 or sentence.startswith(("问：", "相似问法")):
+            for position, sentence in enumerate(_sentences(e.text)):
+                if any(_similar(sentence, s) for _, s in chosen):
                     continue
-                overlap = len(query_tokens & set(tokenize(sentence)))
                 # Earlier passages and earlier sentences win ties: they are what retrieval trusted most.
-                scored.append((overlap - 0.5 * rank - 0.01 * position, rank, position, sentence))
-        relevant = [item for item in scored if item[0] > 0] or scored[:2]
-        best = sorted(relevant, reverse=True)[:3]
-        best.sort(key=lambda item: (item[1], item[2]))
-        sentences = [s.removeprefix("答：") for *_, s in best]
-        citations = [rank + 1 for _, rank, _, _ in best]
+                support.append((_relevance(question, sentence) - 0.15 * rank - 0.005 * position, rank, sentence))
+        for score, rank, sentence in sorted(support, key=lambda item: -item[0]):
+            if len(chosen) >= 3 or (chosen and score <= 0.05):
+                break
+            if not any(_similar(sentence, s) for _, s in chosen):
+                chosen.append((rank, sentence))
+        sentences = [s for _, s in chosen]
+        citations = [rank + 1 for rank, _ in chosen]
         answer = self.prompts.render("answer_practice.md.j2", sentences=sentences, citations=citations)
         return Draft(answer=answer, explanation=f"摘自最相关的资料「{evidence[0].title}」等。",
                      cited=sorted({c - 1 for c in citations}))
+
+
+_SCAFFOLD = re.compile(r"^(答|做法|情境|挑战|成果|行业|相似问法)[：:]\s*|^\d+[.、]\s*")
+
+
+def _sentences(text: str) -> list[str]:
+    """Whole sentences that can stand in an answer: no question scaffolding, headings or fragments
+    that end on a colon."""
+    found = []
+    for raw in _SENTENCE.split(text):
+        sentence = raw.strip()
+        if not sentence or sentence.startswith(("问：", "相似问法")):
+            continue
+        while _SCAFFOLD.match(sentence):
+            sentence = _SCAFFOLD.sub("", sentence, count=1).strip()
+        if len(sentence) < 12 or sentence.endswith(("：", ":")):
+            continue
+        found.append(sentence)
+    return found
+
+
+def _lead_sentence(question: str, top: Evidence) -> str | None:
+    """What the best passage says about this question, in one or two sentences. A playbook opens
+    with its conclusion; a FAQ's answer opens with what to do; a document is cut to the sentence
+    window that matched the question, and within it the sentence that overlaps it most."""
+    if top.kind == "playbook":
+        summary = _sentences(top.text.split("\n", 1)[0])
+        if summary:
+            return "".join(summary[:2]) if len("".join(summary[:2])) <= 140 else summary[0]
+    if top.kind == "faq":
+        answer = _sentences(str(top.meta.get("answer") or top.text))
+        if answer:
+            return answer[0]
+    window = top.matched.split(": ", 1)[-1] if top.matched else ""
+    candidates = _sentences(window) or _sentences(top.text)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda sentence: _relevance(question, sentence))
+
+
+def _grams(text: str) -> set[str]:
+    return set(bigrams(text)) | set(tokenize(text))
+
+
+def _relevance(question: str, sentence: str) -> float:
+    """Share of the question's words and character pairs that the sentence contains."""
+    asked = _grams(question)
+    return len(asked & _grams(sentence)) / len(asked) if asked else 0.0
+
+
+def _similar(a: str, b: str) -> bool:
+    ga, gb = _grams(a), _grams(b)
+    return bool(ga and gb) and len(ga & gb) / min(len(ga), len(gb)) > 0.7
 
 
 def renumber_citations(text: str, cited: list[int]) -> str:

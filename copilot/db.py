@@ -40,6 +40,7 @@ chunks = sa.Table(
     sa.Column("tokens", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("vector_texts", sa.JSON, nullable=True),
 )
 
 embeddings = sa.Table(

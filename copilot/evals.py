@@ -1,48 +1,83 @@
-"""Retrieval evals: frontline questions with expected sources, scored as hit@1, hit@5 and MRR
-per role, for BM25-only, dense-only and hybrid retrieval side by side."""
+"""Evals: frontline questions with expected sources, split into dev (tuned on) and test (never
+tuned on). Retrieval is scored as hit@1, hit@5 and MRR per role and style for each channel alone,
+plain RRF, the previous fusion and the production find stage; the production stage also has its
+answers scored (does the answer state the expected facts, and first) and its declines (no-answer
+precision and recall on out-of-scope questions)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, Field
 
 from copilot.errors import InvalidInput
 from copilot.models import Evidence, Role
+from copilot.retrieve import Fusion
 
 if TYPE_CHECKING:
     from copilot.pipeline import Deps
 from copilot.normalize import normalize
 
-# bm25 and dense: plain retrieval with the role's routing. hybrid: the production "find" stage
-# (fused retrieval + intent-driven boosts and business rules), with its grounding decision.
-MODES = ("bm25", "dense", "hybrid")
+# bm25, dense: one channel alone, with the role's routing. rrf: plain reciprocal-rank fusion of
+# those two (the textbook baseline). previous: the fusion before Step 5 (weighted min-max, dense
+# 0.4, no bigram channel). hybrid: the production "find" stage (fused channels + intent-driven
+# boosts and business rules), whose grounding decision is also scored.
+MODES = ("bm25", "dense", "rrf", "previous", "hybrid")
+_BASELINES = {"bm25": Fusion(method="weighted", dense=0.0, words=1.0, bigrams=0.0),
+              "dense": Fusion(method="weighted", dense=1.0, words=0.0, bigrams=0.0),
+              "rrf": Fusion(method="rrf", dense=0.5, words=1.0, bigrams=0.0),
+              "previous": Fusion(method="weighted", dense=0.4, words=1.0, bigrams=0.0)}
+SPLITS = ("dev", "test")
+
+
+class AlsoAccept(BaseModel):
+    source: str
+    why: str = Field(min_length=3, description="Why this item answers the question just as well")
 
 
 class EvalQuestion(BaseModel):
     id: str
     role: Role
     question: str
+    split: str = "dev"  # the folder it came from: dev, test, benchmark, promoted
+    style: str = "textbook"
     task: str | None = None
     expected_sources: list[str] = Field(default_factory=list)
+    also_accept: list[AlsoAccept] = Field(default_factory=list)
     contains: str | None = None
+    facts: list[str] = Field(default_factory=list)
+    vague: bool = False
     out_of_scope: bool = False
+    oos_type: str | None = None
+    history: list[str] = Field(default_factory=list)
+    expect: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def acceptable(self) -> list[str]:
+        return self.expected_sources + [a.source for a in self.also_accept]
 
 
 class QuestionResult(BaseModel):
     id: str
+    split: str
     mode: str
     role: str
+    style: str
     question: str
     out_of_scope: bool
     rank: int | None  # 1-based rank of the first correct passage, None when missed
     confidence: float
     top: list[str]
+    answered: bool | None = None  # hybrid only: did the copilot answer rather than decline
+    states_fact: bool | None = None  # hybrid only, questions with facts
+    states_first: bool | None = None
 
 
 def load_questions(paths: list[Path]) -> list[EvalQuestion]:
@@ -50,20 +85,27 @@ def load_questions(paths: list[Path]) -> list[EvalQuestion]:
     for path in paths:
         if not path.exists():
             raise InvalidInput(f"No such eval file or folder: {path}")
-        files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+        files.extend(sorted(path.rglob("*.yaml")) if path.is_dir() else [path])
     questions: list[EvalQuestion] = []
+    seen: set[str] = set()
     for file in files:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        split = file.parent.name if file.parent.name in (*SPLITS, "benchmark") else \
+            ("promoted" if file.name == PROMOTED_FILE else "dev")
         for raw in data.get("questions") or []:
             try:
-                questions.append(EvalQuestion(**raw))
+                question = EvalQuestion(**{"split": split, **raw})
             except Exception as exc:
                 raise InvalidInput(f"{file}: question {raw.get('id', '?')}: {exc}") from exc
+            if question.id in seen:
+                raise InvalidInput(f"{file}: question id {question.id!r} is used twice")
+            seen.add(question.id)
+            questions.append(question)
     return questions
 
 
 def is_hit(evidence: Evidence, question: EvalQuestion) -> bool:
-    source_ok = any(evidence.source == s or evidence.source.endswith("/" + s) for s in question.expected_sources)
+    source_ok = any(evidence.source == s or evidence.source.endswith("/" + s) for s in question.acceptable)
     if not source_ok:
         return False
     if question.contains and evidence.kind == "doc":
@@ -71,68 +113,126 @@ def is_hit(evidence: Evidence, question: EvalQuestion) -> bool:
     return True
 
 
-# (question, mode) -> (ranked evidence, grounding confidence)
-Search = Callable[[EvalQuestion, str], tuple[list[Evidence], float]]
+def fact_found(fact: str, text: str) -> bool:
+    """A fact is alternatives split by |; one of them must appear (case and script folded)."""
+    haystack = normalize(text).lower()
+    return any(normalize(alt).lower() in haystack for alt in fact.split("|") if alt.strip())
 
 
-def run_eval(questions: list[EvalQuestion], search: Search, k: int = 10) -> list[QuestionResult]:
+def first_sentence(answer: str) -> str:
+    body = re.sub(r"^[#>*\-\s]+", "", answer.strip())
+    return re.split(r"(?<=[。！？!?])|\n", body, maxsplit=1)[0]
+
+
+@dataclass
+class Outcome:
+    """What the pipeline did with one question in one mode."""
+
+    evidence: list[Evidence]
+    confidence: float
+    answer: str | None = None  # hybrid only
+    answered: bool | None = None
+
+
+# (question, mode) -> outcome
+Search = Callable[[EvalQuestion, str], Outcome]
+
+
+def run_eval(questions: list[EvalQuestion], search: Search, k: int = 10,
+             modes: tuple[str, ...] = MODES) -> list[QuestionResult]:
     results = []
-    for mode in MODES:
+    for mode in modes:
         for question in questions:
-            evidence, confidence = search(question, mode)
-            rank = next((i for i, e in enumerate(evidence[:k], 1) if is_hit(e, question)), None)
-            results.append(QuestionResult(
-                id=question.id, mode=mode, role=question.role, question=question.question,
-                out_of_scope=question.out_of_scope, rank=None if question.out_of_scope else rank,
-                confidence=confidence, top=[e.source for e in evidence[:5]]))
+            outcome = search(question, mode)
+            rank = next((i for i, e in enumerate(outcome.evidence[:k], 1) if is_hit(e, question)), None)
+            result = QuestionResult(
+                id=question.id, split=question.split, mode=mode, role=question.role, style=question.style,
+                question=question.question, out_of_scope=question.out_of_scope,
+                rank=None if question.out_of_scope else rank, confidence=outcome.confidence,
+                top=[e.source for e in outcome.evidence[:5]], answered=outcome.answered)
+            if outcome.answer is not None and question.facts and not question.out_of_scope:
+                result.states_fact = all(fact_found(f, outcome.answer) for f in question.facts)
+                lead = first_sentence(outcome.answer)
+                result.states_first = all(fact_found(f, lead) for f in question.facts)
+            results.append(result)
     return results
 
 
 def pipeline_search(deps: "Deps", k: int = 10) -> Search:
     """The search each mode stands for, on the given pipeline dependencies."""
-    from copilot import pipeline
+    from copilot import conversation, pipeline
     from copilot.models import SearchFilters
 
-    def search(question: EvalQuestion, mode: str) -> tuple[list[Evidence], float]:
-        vector = deps.retriever.embed_query(question.question)
-        intent = pipeline.understand(deps, question.question, question.role, None, None, vector)
+    def search(question: EvalQuestion, mode: str) -> Outcome:
+        history = question.history or None
+        # A follow-up is searched as the standalone question it stands for, as in production.
+        query = conversation.resolve(question.question, history, deps.classifier).query if history \
+            else question.question
+        vector = deps.retriever.embed_query(query)
+        intent = pipeline.understand(deps, question.question, question.role, None, history, vector)
         if mode == "hybrid":
-            evidence, found = pipeline.find(deps, question.question, intent, vector, k=k)
-            return evidence, pipeline.grounding_confidence(found, intent)
+            evidence, found = pipeline.find(deps, query, intent, vector, k=k)
+            confidence = pipeline.grounding_confidence(found, intent, deps.pack.rules.grounding)
+            answered = bool(evidence) and confidence >= pipeline.threshold(deps)
+            draft = deps.composer.compose(question.question, intent, evidence, answered, [])
+            return Outcome(evidence, confidence, draft.answer, answered)
         route = deps.pack.rules.role_route(question.role)
-        found = deps.retriever.search(question.question, k=k, query_vector=vector,
-                                      dense_weight=0.0 if mode == "bm25" else 1.0,
+        found = deps.retriever.search(query, k=k, query_vector=vector, fusion=_BASELINES[mode],
                                       filters=SearchFilters(kinds=route.kinds, audiences=route.audiences))
-        return found.results, pipeline.grounding_confidence(found, intent)
+        return Outcome(found.results, pipeline.grounding_confidence(found, intent, deps.pack.rules.grounding))
 
     return search
 
 
-def summarize(results: list[QuestionResult], threshold: float) -> dict:
-    """Metrics per mode and role, plus out-of-scope detection at the grounding threshold."""
-    groups: dict[tuple[str, str], list[QuestionResult]] = defaultdict(list)
-    for r in results:
-        if not r.out_of_scope:
-            groups[(r.mode, r.role)].append(r)
-            groups[(r.mode, "overall")].append(r)
-    metrics = {}
-    for (mode, role), rows in sorted(groups.items()):
-        metrics.setdefault(mode, {})[role] = {
-            "n": len(rows),
+def _retrieval(rows: list[QuestionResult]) -> dict:
+    return {"n": len(rows),
             "hit@1": round(sum(r.rank == 1 for r in rows) / len(rows), 3),
             "hit@5": round(sum(r.rank is not None and r.rank <= 5 for r in rows) / len(rows), 3),
-            "mrr": round(sum(1 / r.rank for r in rows if r.rank) / len(rows), 3),
-        }
-    hybrid = [r for r in results if r.mode == "hybrid"]
-    flagged = [r for r in hybrid if r.confidence < threshold]
-    true_oos = [r for r in hybrid if r.out_of_scope]
-    caught = [r for r in flagged if r.out_of_scope]
-    metrics["out_of_scope"] = {
-        "threshold": threshold,
-        "n": len(true_oos),
-        "precision": round(len(caught) / len(flagged), 3) if flagged else None,
-        "recall": round(len(caught) / len(true_oos), 3) if true_oos else None,
-    }
+            "mrr": round(sum(1 / r.rank for r in rows if r.rank) / len(rows), 3)}
+
+
+def _declines(rows: list[QuestionResult]) -> dict:
+    """No-answer precision and recall: a decline is right when the question is out of scope."""
+    declined = [r for r in rows if r.answered is False]
+    oos = [r for r in rows if r.out_of_scope]
+    in_scope = [r for r in rows if not r.out_of_scope]
+    caught = [r for r in declined if r.out_of_scope]
+    return {"oos_n": len(oos), "in_scope_n": len(in_scope),
+            "oos_declined": round(len(caught) / len(oos), 3) if oos else None,
+            "in_scope_declined": round(sum(not r.out_of_scope for r in declined) / len(in_scope), 3)
+            if in_scope else None,
+            "precision": round(len(caught) / len(declined), 3) if declined else None}
+
+
+def _answers(rows: list[QuestionResult]) -> dict:
+    scored = [r for r in rows if r.states_fact is not None]
+    if not scored:
+        return {"n": 0}
+    return {"n": len(scored), "states_fact": round(sum(r.states_fact for r in scored) / len(scored), 3),
+            "states_first": round(sum(bool(r.states_first) for r in scored) / len(scored), 3)}
+
+
+def summarize(results: list[QuestionResult], threshold: float) -> dict:
+    """Per split: retrieval metrics per mode (overall, per role, per style), the decline decision
+    and answer quality of the production mode."""
+    metrics: dict[str, Any] = {"threshold": threshold}
+    for split in sorted({r.split for r in results}):
+        rows = [r for r in results if r.split == split]
+        part: dict[str, Any] = {}
+        for mode in [m for m in MODES if any(r.mode == m for r in rows)]:
+            groups: dict[str, list[QuestionResult]] = defaultdict(list)
+            for r in rows:
+                if r.mode == mode and not r.out_of_scope:
+                    for group in ("overall", f"role:{r.role}", f"style:{r.style}"):
+                        groups[group].append(r)
+            part[mode] = {g: _retrieval(v) for g, v in sorted(groups.items())}
+        hybrid = [r for r in rows if r.mode == "hybrid"]
+        if hybrid:
+            part["declines"] = _declines(hybrid)
+            part["answers"] = {"overall": _answers(hybrid),
+                               **{f"role:{role}": _answers([r for r in hybrid if r.role == role])
+                                  for role in sorted({r.role for r in hybrid})}}
+        metrics[split] = part
     return metrics
 
 
@@ -164,5 +264,7 @@ def promote(data_dir: Path, question: EvalQuestion) -> Path:
 
 
 def default_eval_paths(project_evals: Path, data_dir: Path) -> list[Path]:
+    """The dev and test splits, plus the questions this deployment promoted from real use."""
     promoted = data_dir / "evals" / PROMOTED_FILE
-    return [project_evals] + ([promoted] if promoted.exists() else [])
+    return [project_evals / split for split in SPLITS if (project_evals / split).is_dir()] + \
+        ([promoted] if promoted.exists() else [])

@@ -8,13 +8,17 @@ understanding costs one matrix product. An LLM, when configured, fills the same 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from copilot import conversation
+from copilot.conversation import Turn
 from copilot.knowledge.pack import Pack
 from copilot.models import Intent, Role, Slots
 from copilot.normalize import normalize
+from copilot.scope import ScopeModel
 
 # Explicit words that settle the task before the classifier is asked.
 _TASK_HINTS: list[tuple[str, re.Pattern[str]]] = [
@@ -35,14 +39,16 @@ class _Examples:
 
 
 class IntentClassifier:
-    def __init__(self, pack: Pack, example_vectors: np.ndarray) -> None:
+    def __init__(self, pack: Pack, example_vectors: np.ndarray, scope: ScopeModel | None = None) -> None:
         self.pack = pack
+        self.scope = scope
         self.rules = pack.rules
         self._examples = _Examples([t for item in pack.intents for t in [item.task] * len(item.examples)],
                                    example_vectors)
         gazetteer = pack.gazetteer
         self._cities = sorted((gazetteer.get("cities") or {}), key=len, reverse=True)
         self._provinces = sorted({p for ps in (gazetteer.get("regions") or {}).values() for p in ps}, key=len, reverse=True)
+        self._regions = sorted(gazetteer.get("regions") or {}, key=len, reverse=True)
         self._industries = gazetteer.get("industries") or {}
         self._situations = gazetteer.get("situations") or {}
         situation_words = {w for words in self._situations.values() for w in words}
@@ -56,16 +62,20 @@ class IntentClassifier:
     def example_texts(pack: Pack) -> list[str]:
         return [normalize(e) for item in pack.intents for e in item.examples]
 
-    def classify(self, question: str, role: Role, query_vector: np.ndarray, history: list[str] | None = None) -> Intent:
+    def classify(self, question: str, role: Role, query_vector: np.ndarray,
+                 history: Sequence[str | Turn] | None = None) -> Intent:
         text = normalize(question)
-        context = normalize(" ".join(history or [])) + " " + text
-        # Earlier turns fill in who the customer is; urgency belongs to this message alone,
-        # or a follow-up question would raise the same escalation again.
-        slots = self.slots(context).model_copy(update={"urgency": self.slots(text).urgency})
+        turn = conversation.resolve(text, history, self)
+        # Earlier turns (and a system message) fill in who the customer is, the latest word winning;
+        # urgency belongs to this message alone, or a follow-up would raise the same escalation again.
+        slots = conversation.inherit([self.slots(t) for t in turn.context], self.slots(text))
         task, confidence, hinted = self._task(text, query_vector)
+        if turn.followup and not hinted:
+            # A follow-up keeps the conversation's task unless it asks for another one.
+            task, confidence, hinted = self._task(turn.query, query_vector)
         task = self._apply_rules(task, hinted, confidence, role, slots)
         return Intent(role=role, task=task, slots=slots, confidence=round(confidence, 3),
-                      scope_margin=self._scope_margin(query_vector))
+                      **self._scope(query_vector))
 
     @staticmethod
     def _apply_rules(task: str, hinted: bool, confidence: float, role: Role, slots: Slots) -> str:
@@ -79,12 +89,15 @@ class IntentClassifier:
             return "faq" if role == "support" else "practice_question"
         return task
 
-    def _scope_margin(self, vector: np.ndarray) -> float:
+    def _scope(self, vector: np.ndarray) -> dict[str, float]:
+        """Similarity to the nearest in-scope and out-of-scope example question, and their margin."""
         tasks = np.array(self._examples.tasks)
         if not len(tasks) or "out_of_scope" not in tasks:
-            return 0.0
+            return {"scope_margin": 0.0, "scope_in": 0.0, "scope_out": 0.0}
         sims = self._examples.vectors @ vector
-        return float(sims[tasks != "out_of_scope"].max() - sims[tasks == "out_of_scope"].max())
+        inside, outside = float(sims[tasks != "out_of_scope"].max()), float(sims[tasks == "out_of_scope"].max())
+        return {"scope_margin": inside - outside, "scope_in": inside, "scope_out": outside,
+                "scope_logit": self.scope.logit(vector) if self.scope else 0.0}
 
     def _task(self, text: str, vector: np.ndarray) -> tuple[str, float, bool]:
         for task, pattern in _TASK_HINTS:
@@ -101,10 +114,26 @@ class IntentClassifier:
         task = max(votes, key=votes.get)
         return task, votes[task] / sum(votes.values()), False
 
+    def mentions(self, text: str) -> dict[str, str]:
+        """The words that set each slot group, e.g. {"place": "杭州", "industry": "面包", "tier": "年费5万"}."""
+        lowered = text.lower()
+        place = next((w for w in [*self._cities, *self._provinces, *self._regions] if w in text), None)
+        industry = next((max(hits, key=len) for words in self._industries.values()
+                         if (hits := [w for w in words if w.lower() in lowered])), None)
+        fee = _FEE.search(text) or _FEE_ALONE.search(text)
+        tier = fee.group(0) if fee else next(
+            (m.group(0) for pattern in _TIER_WORDS.values() if (m := re.search(pattern, text))), None)
+        product = next((f for forms in self._products.values() for f in sorted(forms, key=len, reverse=True)
+                        if f in text), None)
+        found = {"place": place, "industry": industry, "tier": tier, "product": product}
+        return {group: word for group, word in found.items() if word}
+
     def slots(self, text: str) -> Slots:
         city = next((c for c in self._cities if c in text), None)
         province = self.rules.province_for_city(city) if city else next(
             (p for p in self._provinces if p in text), None)
+        region = self.rules.region_for_province(province) if province else next(
+            (r for r in self._regions if r in text), None)
         industry = next((name for name, words in self._industries.items()
                          if any(w.lower() in text.lower() for w in words)), None)
         fee = _annual_fee(text)
@@ -112,7 +141,7 @@ class IntentClassifier:
             (t for t, pattern in _TIER_WORDS.items() if re.search(pattern, text)), None)
         urgent_words = self.rules.andon.urgent_words
         return Slots(
-            industry=industry, city=city, province=province, region=self.rules.region_for_province(province),
+            industry=industry, city=city, province=province, region=region,
             tier=tier, annual_fee=fee,
             product=next((name for name, forms in self._products.items() if any(f in text for f in forms)), None),
             situation=[name for name, words in self._situations.items() if any(w in text for w in words)],

@@ -1,9 +1,16 @@
-"""BM25 over jieba tokens (bm25s: sparse, vectorised, fast at 100k+ passages)."""
+"""Keyword channels: BM25 over jieba tokens and over character bigrams (bm25s: sparse,
+vectorised, fast at 100k+ passages), a domain dictionary so that jieba keeps the knowledge's
+own words whole, and pinyin-based correction of typos and homophones of those words."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import re
+import threading
+from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -25,10 +32,109 @@ def _jieba():
     return jieba
 
 
+_DOMAIN_WORDS: set[str] = set()
+_DOMAIN_LOCK = threading.Lock()
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_LATIN_WORD = re.compile(r"[0-9a-z]+(?:[-.][0-9a-z]+)*")
+
+
+def add_domain_words(words: Iterable[str]) -> None:
+    """Teach jieba the knowledge's own words (product names, glossary terms, industries…) so
+    that 云铺收银 or 健康度 are not split into pieces that match everything."""
+    new = {w.strip().lower() for w in words if 2 <= len(w.strip()) <= 12} - _DOMAIN_WORDS
+    if not new:
+        return
+    with _DOMAIN_LOCK:
+        jieba = _jieba()
+        for word in sorted(new):
+            jieba.add_word(word)
+        _DOMAIN_WORDS.update(new)
+
+
+def lexicon_version() -> str:
+    """Changes when the domain dictionary does, so indexed tokens can be refreshed."""
+    return hashlib.sha256("\n".join(sorted(_DOMAIN_WORDS)).encode()).hexdigest()[:16]
+
+
 def tokenize(text: str) -> list[str]:
     """Search-mode jieba tokens of normalised text, lowercased, without stopwords or punctuation."""
     words = _jieba().lcut_for_search(text.lower())
     return [w for w in (w.strip() for w in words) if w and w not in _STOPWORDS and _KEEP.search(w)]
+
+
+def bigrams(text: str) -> list[str]:
+    """Overlapping character bigrams of the Chinese runs, plus the Latin words: a keyword channel
+    that still matches when a typo or an odd split breaks the jieba words."""
+    lowered = text.lower()
+    grams: list[str] = []
+    for run in _CJK_RUN.findall(lowered):
+        grams.extend(run if len(run) == 1 else (run[i:i + 2] for i in range(len(run) - 1)))
+    grams.extend(w for w in _LATIN_WORD.findall(lowered) if w not in _STOPWORDS)
+    return grams
+
+
+_FUNCTION_CHARS = set("的了是在我你他她它吗呢吧啊呀么和与就都也还要会能把被让给对这那个一有没不")
+
+
+class Speller:
+    """Corrects typos and homophones of the knowledge's words by their pinyin: 续废 -> 续费,
+    收银鸡 -> 收银机, 健康渡 -> 健康度. Only a run of characters that is not a word itself (in
+    jieba's dictionary or the knowledge) is replaced, so correct words are never touched. Two-
+    character words must be common in the knowledge: short sounds collide too easily."""
+
+    def __init__(self, vocabulary: Counter[str], min_count_short: int = 3) -> None:
+        from pypinyin import lazy_pinyin
+
+        self._pinyin = lazy_pinyin
+        words = {w: n for w, n in vocabulary.items() if 2 <= len(w) <= 6 and _CJK_RUN.fullmatch(w)}
+        self._known = set(words)
+        self._by_sound: dict[tuple[str, ...], str] = {}
+        for word, count in sorted(words.items(), key=lambda kv: -kv[1]):  # the commonest word wins a sound
+            if len(word) > 2 or count >= min_count_short:
+                self._by_sound.setdefault(tuple(lazy_pinyin(word)), word)
+        self._lengths = sorted({len(k) for k in self._by_sound}, reverse=True)
+
+    def correct(self, text: str) -> str:
+        if not self._by_sound:
+            return text
+        return _CJK_RUN.sub(lambda m: self._correct_run(m.group(0)), text)
+
+    def _correct_run(self, run: str) -> str:
+        if len(run) < 2:
+            return run
+        sounds = self._pinyin(run)
+        if len(sounds) != len(run):
+            return run
+        dictionary = _jieba().dt.FREQ
+        out, i = [], 0
+        while i < len(run):
+            for n in self._lengths:
+                piece = run[i:i + n]
+                if len(piece) < n:
+                    continue
+                if piece in self._known or (n > 2 and dictionary.get(piece)):
+                    out.append(piece)
+                    i += n
+                    break
+                word = self._by_sound.get(tuple(sounds[i:i + n]))
+                if word and not dictionary.get(piece) and not (_FUNCTION_CHARS & set(piece)):
+                    out.append(word)
+                    i += n
+                    break
+            else:
+                out.append(run[i])
+                i += 1
+        return "".join(out)
+
+
+def vocabulary(texts: Iterable[str], domain_words: Iterable[str] = ()) -> Counter[str]:
+    """How often each word occurs in the knowledge (domain words count as common)."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(w for w in _jieba().lcut(text.lower()) if _CJK_RUN.fullmatch(w))
+    for word in domain_words:
+        counts[word.lower()] += 100
+    return counts
 
 
 class QueryExpander:
@@ -56,9 +162,14 @@ class LexicalIndex:
         import bm25s
 
         self.size = len(corpus_tokens)
+        # Document frequencies: how informative a query word is, and whether the knowledge knows it.
+        self.df: Counter[str] = Counter(t for doc in corpus_tokens for t in set(doc))
         self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
         if corpus_tokens:
             self._bm25.index(corpus_tokens, show_progress=False)
+
+    def idf(self, token: str) -> float:
+        return math.log(1 + self.size / (self.df.get(token, 0) + 0.5))
 
     def scores(self, query_tokens: list[str], mask: np.ndarray | None = None) -> np.ndarray:
         """BM25 score of every passage (zeros where the mask excludes it)."""

@@ -26,6 +26,9 @@ class Chunk(BaseModel):
     context: str = Field(default="", description="Headings above the passage")
     text: str
     meta: dict[str, Any] = Field(default_factory=dict)
+    views: list[str] = Field(default_factory=list, description=(
+        "Further texts that stand for this passage, each embedded on its own: an FAQ's questions, "
+        "a playbook's situations, a document's sentence windows. The passage scores by its best one."))
 
     @property
     def indexed_text(self) -> str:
@@ -55,15 +58,16 @@ class Evidence(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict, exclude=True)
     bm25: float = Field(default=0.0, exclude=True)
     dense: float = Field(default=0.0, exclude=True)
+    # The text (the passage itself or one of its views) that matched the question best.
+    matched: str = Field(default="", exclude=True)
 
 
 class SearchResult(BaseModel):
     query: str
     results: list[Evidence]
-    # How far the best dense match rises above the candidate pool, and the best BM25 score:
-    # the retrieval half of the grounding decision.
-    dense_lift: float = Field(default=0.0, exclude=True)
-    lexical_top: float = Field(default=0.0, exclude=True)
+    # How clearly the best match stands out on each channel: the retrieval half of the
+    # decision whether to answer at all (see pipeline.grounding_confidence).
+    signals: dict[str, float] = Field(default_factory=dict, exclude=True)
 
 
 class Slots(BaseModel):
@@ -86,6 +90,9 @@ class Intent(BaseModel):
     confidence: float = Field(default=1.0, exclude=True)
     # Similarity to the nearest in-scope example minus the nearest out-of-scope one.
     scope_margin: float = Field(default=0.0, exclude=True)
+    scope_in: float = Field(default=0.0, exclude=True)
+    scope_out: float = Field(default=0.0, exclude=True)
+    scope_logit: float = Field(default=0.0, exclude=True)  # see copilot.scope
 
 
 class ProposedActionOut(BaseModel):

@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from copilot import conversation
 from copilot.actions import ActionStore, AuditLog
 from copilot.compose import LlmComposer, TemplateComposer, renumber_citations
 from copilot.errors import InvalidInput
@@ -16,6 +19,7 @@ from copilot.knowledge.pack import Pack
 from copilot.models import (AskResponse, Classification, Customer, Draft, Evidence, Intent, ProposedActionOut, Role, SearchFilters,
                             SearchResult, Slots)
 from copilot.retrieve import HybridRetriever
+from copilot.rules import Grounding
 
 MAX_QUESTION_CHARS = 2000
 EVIDENCE_K = 6
@@ -35,25 +39,31 @@ class Deps:
 
 
 def answer(deps: Deps, question: str, role: Role, customer: Customer | None = None,
-           history: list[str] | None = None, actor: str = "anonymous",
+           history: list[str | conversation.Turn] | None = None, actor: str = "anonymous",
            audiences: list[str] | None = None) -> AskResponse:
     question = validate_question(question)
-    vector = deps.retriever.embed_query(question)
+    query = conversation.resolve(question, history, deps.classifier).query  # "那上海的呢？" → a whole question
+    vector = deps.retriever.embed_query(query)
     intent = understand(deps, question, role, customer, history, vector)
-    evidence, found = find(deps, question, intent, vector, audiences)
-    confidence = grounding_confidence(found, intent)
+    evidence, found = find(deps, query, intent, vector, audiences)
+    confidence = grounding_confidence(found, intent, deps.pack.rules.grounding)
     grounded = bool(evidence) and confidence >= threshold(deps)
     if not grounded and intent.scope_margin < 0:
         intent = intent.model_copy(update={"task": "out_of_scope"})
     choices = likely_questions(evidence, grounded)
-    composer = deps.llm or deps.composer
-    draft = (composer.compose(question, intent, evidence, grounded, choices, history) if deps.llm
-             else composer.compose(question, intent, evidence, grounded, choices))
+    if intent.task == "draft_plan" and (intent.slots.industry or intent.slots.tier):
+        # Deliver a usable result: the full plan, not advice about plans (and no answer drafted to be thrown away).
+        draft, grounded, choices = plan_draft(deps, intent, evidence, audiences), True, []
+    elif grounded and (options := vague_choices(query, evidence)):
+        # Too little said to pick one answer: let the person choose rather than guess.
+        draft, choices = Draft(answer=deps.composer.prompts.render("choose.md.j2", choices=options),
+                               explanation="问题比较宽泛，知识库里有几条都可能是你要的。"), options
+    else:
+        composer = deps.llm or deps.composer
+        draft = (composer.compose(question, intent, evidence, grounded, choices, history) if deps.llm
+                 else composer.compose(question, intent, evidence, grounded, choices))
     actions = propose(deps, question, intent, draft.answer, evidence, customer, actor) if grounded or \
         intent.task == "escalation" else []
-    if intent.task == "draft_plan" and (intent.slots.industry or intent.slots.tier):
-        # Deliver a usable result: the full plan, not advice about plans.
-        draft, grounded = plan_draft(deps, intent, evidence, audiences), True
     cited = [evidence[i] for i in draft.cited if i < len(evidence)] if grounded else []
     text = renumber_citations(draft.answer, draft.cited) if grounded else draft.answer
     if any(a.type == "escalation_ticket" for a in actions):
@@ -171,24 +181,53 @@ def classify_service(deps: Deps, intent: Intent, evidence: list[Evidence], groun
                           channel=cell.get("channel", ""))
 
 
-def grounding_confidence(found: SearchResult, intent: Intent) -> float:
-    """0..1: does the knowledge really cover this question?
+def decline_features(found: SearchResult, intent: Intent) -> dict[str, float]:
+    """The signals the answer-or-decline decision weighs: how clearly the best passage stands out
+    on each retrieval channel, how much of the question it covers, and whether the question sits
+    nearer to in-scope than to out-of-scope example questions."""
+    return {**found.signals, "scope_margin": intent.scope_margin, "scope_out": intent.scope_out,
+            "scope_logit": intent.scope_logit}
 
-    Three relative signals, each scaled to 0..1 and averaged: how far the best vector match
-    rises above the candidate pool (cosine scores of this model bunch together, so an absolute
-    cut-off would mean nothing), the best BM25 score, and whether the question sits nearer to
-    in-scope than to out-of-scope example questions. Calibrated on the eval set.
-    """
-    def clip(x: float) -> float:
-        return min(max(x, 0.0), 1.0)
 
-    parts = (clip((found.dense_lift - 0.005) / 0.03), clip(found.lexical_top / 12.0),
-             clip((intent.scope_margin + 0.05) / 0.1))
-    return round(sum(parts) / len(parts), 4)
+def grounding_confidence(found: SearchResult, intent: Intent, grounding: Grounding | None = None) -> float:
+    """0..1: the probability that the knowledge covers this question, from a logistic model whose
+    weights live in knowledge/rules.yaml (fitted on the dev evals by scripts/fit_decline.py)."""
+    grounding = grounding or Grounding()
+    features = decline_features(found, intent)
+    if not found.results:
+        return 0.0
+    if not grounding.weights:
+        # No fitted model: an even blend of the dense lift, keyword evidence and scope margin.
+        def clip(x: float) -> float:
+            return min(max(x, 0.0), 1.0)
+        parts = (clip((features.get("dense_lift", 0.0) - 0.005) / 0.03),
+                 clip(features.get("words_top", 0.0) / 12.0), clip((features["scope_margin"] + 0.05) / 0.1))
+        return round(sum(parts) / len(parts), 4)
+    z = grounding.bias + sum(w * features.get(name, 0.0) for name, w in grounding.weights.items())
+    return round(1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0))), 4)
 
 
 def threshold(deps: Deps) -> float:
-    return float(deps.pack.rules.grounding.get("min_confidence", 0.4))
+    return deps.pack.rules.grounding.min_confidence
+
+
+VAGUE_MAX_CHARS = 8
+# A runner-up FAQ within this share of the best one's score fits about as well. Set on evals/dev
+# (vague questions there get choices, specific short ones are not affected).
+VAGUE_CLOSE = 0.9
+
+
+def vague_choices(question: str, evidence: list[Evidence]) -> list[str]:
+    """2-4 FAQ or playbook titles when the question is a few words that several of them fit about
+    equally ("账号的问题", "怎么退款"); empty when one answer clearly fits."""
+    words = re.sub(r"[\W_]+", "", question)
+    if len(words) > VAGUE_MAX_CHARS or len(evidence) < 2:
+        return []
+    options = [e for e in evidence if e.kind in ("faq", "playbook")][:4]
+    if len(options) < 2 or options[0] is not evidence[0]:
+        return []
+    close = [e for e in options if e.score >= VAGUE_CLOSE * options[0].score]
+    return [e.title for e in close] if len(close) >= 2 else []
 
 
 def likely_questions(evidence: list[Evidence], grounded: bool) -> list[str]:

@@ -1,12 +1,14 @@
-"""Hybrid retrieval: BM25 over jieba tokens + dense vectors from Chroma, fused by weighted,
-normalised scores; metadata filters; also a LangChain `BaseRetriever`."""
+"""Hybrid retrieval: dense vectors (several per passage, a passage scores by its best) + BM25
+over jieba words + BM25 over character bigrams, fused by reciprocal rank or weighted normalised
+scores; metadata filters; also a LangChain `BaseRetriever`."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -15,18 +17,36 @@ from langchain_core.retrievers import BaseRetriever
 
 from copilot.embeddings import Embedder
 from copilot.knowledge.catalog import Catalog, embedding_key
-from copilot.lexical import LexicalIndex, QueryExpander, tokenize
+from copilot.lexical import LexicalIndex, QueryExpander, Speller, bigrams, tokenize
 from copilot.models import Chunk, Evidence, SearchFilters, SearchResult
 from copilot.normalize import normalize
 from copilot.vectorstore import VectorStore
 
 _FILTER_FIELDS = ("industry", "province", "region", "tier")
-# English questions lean more on the multilingual embedding: their BM25 side only has the
-# glossary's translations to go on. Tuned on the eval set.
+# English questions lean more on the multilingual embedding: their keyword side only has the
+# glossary's translations to go on. Tuned on the dev set.
 ENGLISH_DENSE_WEIGHT = 0.5
 # Filters passing at least this share of passages are applied after an unfiltered vector query.
 UNFILTERED_MIN_SHARE = 0.2
 MAX_UNFILTERED = 1000
+# Up to this many vectors, dense scores are exact products with an in-memory matrix (a few ms);
+# beyond it the vector store's approximate index answers.
+EXACT_MAX_VECTORS = 60_000
+RRF_K = 60
+VERSION_CHECK_S = 0.5
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How the three channels (dense vectors, jieba-word BM25, character-bigram BM25) combine.
+
+    weighted: per-query min-max normalised scores, weighted; rrf: weighted reciprocal ranks.
+    """
+
+    method: Literal["weighted", "rrf"] = "weighted"
+    dense: float = 0.5
+    words: float = 0.7
+    bigrams: float = 0.3
 
 
 @dataclass
@@ -37,26 +57,43 @@ class _Snapshot:
     chunks: list[Chunk]
     row_of: dict[str, int]
     lexical: LexicalIndex
+    bigram: LexicalIndex
     columns: dict[str, np.ndarray]  # kind, audience, industry, ... as arrays for fast masks
-    vectors: np.ndarray | None  # float16 copy for selective filters; None when some are missing
+    vectors: np.ndarray | None  # every vector of every passage; None when some are missing
+    vector_row: np.ndarray  # the passage row of each vector
+    vector_start: np.ndarray  # each passage's first vector
 
 
 class HybridRetriever:
     def __init__(self, catalog: Catalog, embedder: Embedder, store: VectorStore,
-                 dense_weight: float = 0.5, candidates: int = 60,
-                 glossary: dict[str, list[str]] | None = None) -> None:
+                 dense_weight: float | None = None, candidates: int = 60,
+                 glossary: dict[str, list[str]] | None = None, fusion: Fusion | None = None,
+                 speller: Speller | None = None, exact_max_vectors: int = EXACT_MAX_VECTORS) -> None:
         self.catalog = catalog
         self.embedder = embedder
         self.store = store
-        self.dense_weight = dense_weight
+        self.fusion = fusion or Fusion()
+        if dense_weight is not None:  # an explicit setting wins over the rules
+            self.fusion = replace(self.fusion, dense=dense_weight)
         self.candidates = candidates
+        self.speller = speller
+        self.exact_max_vectors = exact_max_vectors
         self._expander = QueryExpander(glossary or {})
         self._snapshot: _Snapshot | None = None
+        self._checked_at = 0.0
+        self._seen_changes = -1
         self._lock = threading.Lock()
         self._embed_query = lru_cache(maxsize=512)(self.embedder.query)
+        self.prepare = lru_cache(maxsize=512)(self._prepare)
 
     # Loading ---------------------------------------------------------------------------
     def snapshot(self) -> _Snapshot:
+        # Asking the catalog for its version costs a round trip; twice a second is fresh enough.
+        now = time.monotonic()
+        if (self._snapshot is not None and now - self._checked_at < VERSION_CHECK_S
+                and self._seen_changes == self.catalog.local_changes):
+            return self._snapshot
+        self._checked_at, self._seen_changes = now, self.catalog.local_changes
         version = self.catalog.version()
         if self._snapshot is None or self._snapshot.version != version:
             with self._lock:
@@ -70,15 +107,20 @@ class HybridRetriever:
         columns = {"kind": np.array([c.kind for c in chunks], dtype=object)}
         for name in ("audience", *_FILTER_FIELDS):
             columns[name] = np.array([str(c.meta.get(name) or "") for c in chunks], dtype=object)
+        vector_row = np.array([row for row, c in enumerate(chunks) for _ in c.views], dtype=np.int64)
+        vector_start = np.cumsum([0] + [len(c.views) for c in chunks[:-1]]).astype(np.int64)
         return _Snapshot(version, chunks, {c.id: i for i, c in enumerate(chunks)},
-                         LexicalIndex([t for _, t in rows]), columns, self._load_vectors(chunks))
+                         LexicalIndex([t for _, t in rows]),
+                         LexicalIndex([bigrams("\n".join(c.views)) for c in chunks]),
+                         columns, self._load_vectors(chunks), vector_row, vector_start)
 
     def _load_vectors(self, chunks: list[Chunk]) -> np.ndarray | None:
-        keys = [embedding_key(self.embedder.name, c.indexed_text) for c in chunks]
+        keys = [embedding_key(self.embedder.name, text) for c in chunks for text in c.views]
         cached = self.catalog.cached_vectors(keys)
-        if len(cached) < len(set(keys)):
+        if not keys or len(cached) < len(set(keys)):
             return None
-        return np.stack([cached[k] for k in keys]).astype(np.float16) if keys else None
+        dtype = np.float32 if len(keys) <= self.exact_max_vectors else np.float16
+        return np.stack([cached[k] for k in keys]).astype(dtype)
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         snap = self.snapshot()
@@ -86,8 +128,13 @@ class HybridRetriever:
         return snap.chunks[row] if row is not None else None
 
     # Search ----------------------------------------------------------------------------
-    def embed_query(self, query: str) -> np.ndarray:
+    def _prepare(self, query: str) -> str:
+        """The query as the index sees it: normalised, typos of the knowledge's words fixed."""
         text = normalize(query)
+        return self.speller.correct(text) if self.speller else text
+
+    def embed_query(self, query: str) -> np.ndarray:
+        text = self.prepare(query)
         terms = self._expander.terms(text) if _mostly_latin(text) else []
         if terms:
             # Glossary terms pull an English question towards the Chinese passages it is about.
@@ -96,65 +143,89 @@ class HybridRetriever:
 
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None,
                boosts: dict[str, float] | None = None, query_vector: np.ndarray | None = None,
-               dense_weight: float | None = None) -> SearchResult:
-        text = normalize(query)
+               dense_weight: float | None = None, fusion: Fusion | None = None) -> SearchResult:
+        text = self.prepare(query)
         snap = self.snapshot()
         if not snap.chunks or not text:
             return SearchResult(query=query, results=[])
         filters = filters or SearchFilters()
         mask = self._mask(snap, filters)
         tokens = tokenize(text)
-        if _mostly_latin(text):
+        latin = _mostly_latin(text)
+        if latin:
             tokens += self._expander.expand(text)
-        lexical = snap.lexical.scores(tokens, mask)
+        grams = bigrams(text) + (bigrams(" ".join(self._expander.terms(text))) if latin else [])
+        words = snap.lexical.scores(tokens, mask)
+        chars = snap.bigram.scores(grams, mask)
         vector = query_vector if query_vector is not None else self.embed_query(query)
-        dense = self._dense(snap, vector, filters, mask)
-        weight = self.dense_weight if dense_weight is None else dense_weight
-        if dense_weight is None and _mostly_latin(text):
-            weight = max(weight, ENGLISH_DENSE_WEIGHT)
-        fused = self._fuse(snap, lexical, dense, boosts or {}, weight)
-        results = [self._evidence(snap, row, score, lexical[row], dense_of) for row, score, dense_of in fused[:k]]
-        pool = np.array([score for _, score in dense], dtype=np.float32)
-        return SearchResult(query=query, results=results,
-                            dense_lift=float(pool[0] - pool.mean()) if pool.size else 0.0,
-                            lexical_top=float(lexical.max()) if lexical.size else 0.0)
+        dense, matched = self._dense(snap, vector, mask, filters)
+        fusion = fusion or self.fusion
+        if dense_weight is not None:
+            fusion = replace(fusion, dense=dense_weight)
+        elif latin:
+            fusion = replace(fusion, dense=max(fusion.dense, ENGLISH_DENSE_WEIGHT))
+        fused = _fuse(fusion, words, chars, dense, self.candidates)
+        signals = _signals(np.array(sorted(dense.values(), reverse=True)[:self.candidates], dtype=np.float32),
+                           words, chars, tokens, grams, snap,
+                           fused if fusion == self.fusion else _fuse(self.fusion, words, chars, dense, self.candidates))
+        boosts = boosts or {}
+        if boosts:
+            fused = sorted(((row, score * boosts.get(snap.chunks[row].kind, 1.0)) for row, score in fused),
+                           key=lambda item: -item[1])
+        results = [self._evidence(snap, row, score, float(words[row]), dense.get(row, 0.0), matched.get(row, ""))
+                   for row, score in fused[:k]]
+        return SearchResult(query=query, results=results, signals=signals)
 
-    def _dense(self, snap: _Snapshot, vector: np.ndarray, filters: SearchFilters,
-               mask: np.ndarray) -> list[tuple[str, float]]:
-        """Nearest allowed passages from Chroma.
-
-        Chroma's metadata-filtered query is slow on large collections (hundreds of ms at 100k), so
-        when the filter lets most passages through (role routing usually does) we ask for more
-        neighbours unfiltered and apply the filter here; a selective filter is scored exactly
-        against the in-memory copy of the vectors.
-        """
+    def _dense(self, snap: _Snapshot, vector: np.ndarray, mask: np.ndarray,
+               filters: SearchFilters) -> tuple[dict[int, float], dict[int, str]]:
+        """Best cosine per allowed passage over all its vectors, and which text scored it."""
         allowed = int(mask.sum())
         if allowed == 0:
-            return []
-        want = min(self.candidates, allowed)
+            return {}, {}
+        if snap.vectors is not None and len(snap.vectors) <= self.exact_max_vectors:
+            return self._dense_exact(snap, vector, mask)
         share = allowed / len(snap.chunks)
+        want = min(self.candidates, allowed)
+        if share >= UNFILTERED_MIN_SHARE or snap.vectors is None:
+            # Several vectors per passage: ask for more neighbours than passages wanted. Chroma's
+            # filtered query is slow on large collections, so a permissive filter is applied here.
+            where = _where(filters) if share < UNFILTERED_MIN_SHARE else None
+            hits = self.store.query(vector, min(int(want * 3 / max(share, UNFILTERED_MIN_SHARE)) + 10,
+                                                MAX_UNFILTERED), where)
+            best: dict[int, float] = {}
+            matched: dict[int, str] = {}
+            for id_, score in hits:
+                chunk_id, _, position = id_.partition("~")
+                row = snap.row_of.get(chunk_id)
+                if row is None or not mask[row] or score <= best.get(row, -1.0):
+                    continue
+                best[row] = score
+                views = snap.chunks[row].views
+                matched[row] = views[int(position or 0)] if int(position or 0) < len(views) else ""
+            if len(best) >= want // 2 or snap.vectors is None:
+                return best, matched
+        return self._dense_exact(snap, vector, mask)
 
-        def keep(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
-            return [(id_, s) for id_, s in hits if id_ in snap.row_of and mask[snap.row_of[id_]]][:want]
-
-        if share >= UNFILTERED_MIN_SHARE:
-            hits = keep(self.store.query(vector, min(int(want / share * 1.5) + 10, MAX_UNFILTERED), None))
-            if len(hits) >= want // 2:
-                return hits
-        if snap.vectors is not None:
-            # A selective filter leaves few rows: scoring them exactly is faster than Chroma's
-            # filtered query, which scans metadata across the whole collection.
-            rows = np.flatnonzero(mask)
-            scores = snap.vectors[rows].astype(np.float32) @ vector
-            best = np.argsort(-scores)[:want]
-            return [(snap.chunks[rows[i]].id, float(scores[i])) for i in best]
-        return keep(self.store.query(vector, want, _where(filters)))
+    def _dense_exact(self, snap: _Snapshot, vector: np.ndarray, mask: np.ndarray) -> tuple[dict[int, float], dict[int, str]]:
+        assert snap.vectors is not None
+        scores = snap.vectors.astype(np.float32, copy=False) @ vector
+        # A passage's vectors are contiguous: its score is the best of its slice.
+        best = np.maximum.reduceat(scores, snap.vector_start)
+        best[~mask] = -np.inf
+        top_rows = np.flatnonzero(mask)
+        top_rows = top_rows[np.argsort(-best[top_rows])[:self.candidates * 2]]
+        matched = {}
+        for row in top_rows.tolist():
+            start = snap.vector_start[row]
+            views = snap.chunks[row].views
+            matched[row] = views[int(np.argmax(scores[start:start + len(views)]))]
+        return {int(r): float(best[r]) for r in top_rows}, matched
 
     def _mask(self, snap: _Snapshot, filters: SearchFilters) -> np.ndarray:
         mask = np.ones(len(snap.chunks), dtype=bool)
         if filters.kinds:
             mask &= np.isin(snap.columns["kind"], filters.kinds)
-        if filters.audiences:
+        if filters.audiences is not None:
             mask &= np.isin(snap.columns["audience"], filters.audiences)
         for name in _FILTER_FIELDS:
             value = getattr(filters, name)
@@ -162,33 +233,76 @@ class HybridRetriever:
                 mask &= snap.columns[name] == value
         return mask
 
-    def _fuse(self, snap: _Snapshot, lexical: np.ndarray, dense: list[tuple[str, float]],
-              boosts: dict[str, float], weight: float) -> list[tuple[int, float, float]]:
-        """Weighted sum of per-query min-max normalised scores, times the task's kind boost."""
-        n = min(self.candidates, int((lexical > 0).sum()))
-        lexical_rows = np.argpartition(-lexical, n - 1)[:n] if n else np.array([], dtype=int)
-        top_lexical = float(lexical[lexical_rows].max()) if n else 0.0
-        dense_of = {snap.row_of[id_]: score for id_, score in dense}
-        if dense_of:
-            top_dense, floor = max(dense_of.values()), min(dense_of.values())
-            spread = max(top_dense - floor, 1e-6)
-        rows = set(lexical_rows.tolist()) | set(dense_of)
-        fused = []
-        for row in rows:
-            lexical_part = float(lexical[row]) / top_lexical if top_lexical else 0.0
-            dense_part = ((dense_of[row] - floor) / spread if len(dense_of) > 1 else 1.0) if row in dense_of else 0.0
-            score = weight * dense_part + (1 - weight) * lexical_part
-            score *= boosts.get(snap.chunks[row].kind, 1.0)
-            fused.append((row, score, dense_of.get(row, 0.0)))
-        fused.sort(key=lambda item: -item[1])
-        return fused
-
     @staticmethod
-    def _evidence(snap: _Snapshot, row: int, score: float, lexical: float, dense: float) -> Evidence:
+    def _evidence(snap: _Snapshot, row: int, score: float, lexical: float, dense: float, matched: str) -> Evidence:
         chunk = snap.chunks[row]
         title = f"{chunk.title} / {chunk.context}" if chunk.context else chunk.title
         return Evidence(id=chunk.id, kind=chunk.kind, source=chunk.source, title=title, text=chunk.text,
-                        score=round(score, 4), meta=chunk.meta, bm25=float(lexical), dense=float(dense))
+                        score=round(score, 4), meta=chunk.meta, bm25=lexical, dense=dense, matched=matched)
+
+
+def _top_rows(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows of the n best positive scores, best first."""
+    n = min(n, int((scores > 0).sum()))
+    if not n:
+        return np.array([], dtype=int)
+    rows = np.argpartition(-scores, n - 1)[:n]
+    return rows[np.argsort(-scores[rows])]
+
+
+def _fuse(fusion: Fusion, words: np.ndarray, chars: np.ndarray, dense: dict[int, float],
+          candidates: int) -> list[tuple[int, float]]:
+    """One score per candidate passage from the three channels, best first."""
+    # The two keyword channels split what the dense weight leaves.
+    lexical_total = fusion.words + fusion.bigrams or 1.0
+    channels: list[tuple[float, list[int], dict[int, float]]] = []
+    for weight, scores in ((fusion.words, words), (fusion.bigrams, chars)):
+        rows = _top_rows(scores, candidates).tolist()
+        channels.append(((1 - fusion.dense) * weight / lexical_total, rows, {r: float(scores[r]) for r in rows}))
+    dense_rows = sorted(dense, key=lambda r: -dense[r])[:candidates]
+    channels.append((fusion.dense, dense_rows, {r: dense[r] for r in dense_rows}))
+    fused: dict[int, float] = {}
+    for share, rows, scores in channels:
+        if share <= 0 or not rows:
+            continue
+        if fusion.method == "rrf":
+            for rank, row in enumerate(rows):
+                # Scaled so that first place on every channel scores 1.
+                fused[row] = fused.get(row, 0.0) + share * (RRF_K + 1) / (RRF_K + rank + 1)
+        else:
+            top, floor = scores[rows[0]], min(scores.values())
+            spread = max(top - floor, 1e-6)
+            for row in rows:
+                part = (scores[row] - floor) / spread if len(rows) > 1 else 1.0
+                fused[row] = fused.get(row, 0.0) + share * part
+    return sorted(fused.items(), key=lambda item: -item[1])
+
+
+def _signals(pool: np.ndarray, words: np.ndarray, chars: np.ndarray, tokens: list[str], grams: list[str],
+             snap: _Snapshot, fused: list[tuple[int, float]]) -> dict[str, float]:
+    """What the decline decision looks at: how clearly the best match stands out on each channel,
+    and how much of the question the best passage covers."""
+    signals = {"dense_top": float(pool[0]) if pool.size else 0.0,
+               "dense_lift": float(pool[0] - pool.mean()) if pool.size else 0.0,
+               "dense_gap": float(pool[0] - pool[1]) if pool.size > 1 else 0.0,
+               "words_top": float(words.max()) if words.size else 0.0,
+               "bigrams_top": float(chars.max()) if chars.size else 0.0,
+               "bigram_cover": 0.0,
+               # Reciprocal-rank agreement of the channels on the best passage (1 = first on all).
+               "fused_top": fused[0][1] if fused else 0.0}
+    if fused and grams:
+        best = set(bigrams("\n".join(snap.chunks[fused[0][0]].views)))
+        signals["bigram_cover"] = sum(g in best for g in grams) / len(grams)
+    words_asked = list(dict.fromkeys(tokens))
+    if words_asked:
+        # Words the knowledge has never seen (报销, 差旅费 …) say a question is about something else;
+        # the informative words the best passage does contain say it is about this.
+        signals["unknown_share"] = sum(t not in snap.lexical.df for t in words_asked) / len(words_asked)
+        if fused:
+            best_words = set(tokenize("\n".join(snap.chunks[fused[0][0]].views)))
+            weights = {t: snap.lexical.idf(t) for t in words_asked}
+            signals["idf_cover"] = sum(w for t, w in weights.items() if t in best_words) / sum(weights.values())
+    return signals
 
 
 def _mostly_latin(text: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -54,6 +54,24 @@ class Andon(BaseModel):
     ticket_queue: str = ""
 
 
+class RetrievalRules(BaseModel):
+    """How the retrieval channels are fused (see retrieve.Fusion)."""
+
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    dense: float = Field(default=0.5, ge=0, le=1)
+    words: float = Field(default=0.7, ge=0)
+    bigrams: float = Field(default=0.3, ge=0)
+
+
+class Grounding(BaseModel):
+    """Whether to answer at all: a logistic model over retrieval and scope signals gives the
+    probability that the knowledge covers the question; below min_confidence the copilot declines."""
+
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    bias: float = 0.0
+    weights: dict[str, float] = Field(default_factory=dict)
+
+
 class Rules(BaseModel):
     size_tiers: list[SizeTier] = Field(default_factory=lambda: [
         SizeTier(name="大型", min_fee=1_000_000), SizeTier(name="中型", min_fee=100_000),
@@ -65,7 +83,8 @@ class Rules(BaseModel):
     service_matrix: list[dict[str, Any]] = Field(default_factory=list)
     cadence: dict[str, dict[str, str]] = Field(default_factory=dict)
     health: dict[str, list[str]] = Field(default_factory=dict)
-    grounding: dict[str, float] = Field(default_factory=lambda: {"min_confidence": 0.5})
+    grounding: Grounding = Field(default_factory=Grounding)
+    retrieval: RetrievalRules = Field(default_factory=RetrievalRules)
     case_workflow: CaseWorkflow = Field(default_factory=CaseWorkflow)
     success_plan: SuccessPlanRules = Field(default_factory=SuccessPlanRules)
     actions: dict[str, ActionPolicy] = Field(default_factory=dict)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import numpy as np
+
 from copilot.actions import ActionRunner, ActionStore, AuditLog
 from copilot.compose import LlmComposer, Prompts, TemplateComposer
 from copilot.db import engine_for
@@ -15,7 +17,10 @@ from copilot.knowledge.catalog import Catalog
 from copilot.knowledge.ingest import Indexer
 from copilot.knowledge.pack import Pack, load_pack
 from copilot.pipeline import Deps
-from copilot.retrieve import HybridRetriever
+from copilot.lexical import Speller, add_domain_words, vocabulary
+from copilot.normalize import normalize
+from copilot.retrieve import Fusion, HybridRetriever
+from copilot.scope import ScopeModel
 from copilot.settings import Settings
 from copilot.vectorstore import VectorStore
 
@@ -43,23 +48,41 @@ class Copilot:
 
     @cached_property
     def indexer(self) -> Indexer:
+        self.speller  # documents are tokenized with the domain words
         return Indexer(self.catalog, self.embedder, self.store, self.settings.knowledge_dir / "embeddings",
                        batch_size=self.settings.embedding_batch_size)
 
     @cached_property
+    def speller(self) -> Speller:
+        """Domain words for the tokenizer (before anything is tokenized) and their speller."""
+        words = self.pack.domain_words()
+        add_domain_words(words)
+        return Speller(vocabulary(self.pack.question_texts(), words))
+
+    @cached_property
     def retriever(self) -> HybridRetriever:
+        speller = self.speller
         self.indexer.sync_pack(self.pack)
+        rules = self.pack.rules.retrieval
+        fusion = Fusion(method=rules.fusion, dense=rules.dense, words=rules.words, bigrams=rules.bigrams)
         return HybridRetriever(self.catalog, self.embedder, self.store,
                                dense_weight=self.settings.dense_weight, candidates=self.settings.candidates,
-                               glossary=self.pack.glossary)
+                               glossary=self.pack.glossary, fusion=fusion, speller=speller,
+                               exact_max_vectors=self.settings.exact_search_max_vectors)
 
     def intent_example_texts(self) -> list[str]:
         return IntentClassifier.example_texts(self.pack)
 
+    def scope_texts(self) -> list[str]:
+        """The knowledge's own questions: what "in scope" means for the scope model."""
+        return [normalize(t) for t in self.pack.question_texts()]
+
     @cached_property
     def classifier(self) -> IntentClassifier:
         vectors = self.indexer.embed_cached(self.intent_example_texts())
-        return IntentClassifier(self.pack, vectors)
+        tasks = np.array([item.task for item in self.pack.intents for _ in item.examples])
+        inside = np.vstack([self.indexer.embed_cached(self.scope_texts()), vectors[tasks != "out_of_scope"]])
+        return IntentClassifier(self.pack, vectors, ScopeModel(inside, vectors[tasks == "out_of_scope"]))
 
     @cached_property
     def prompts(self) -> Prompts:

@@ -50,9 +50,12 @@ class Settings(BaseSettings):
     llm_max_retries: int = 1
     llm_intent: bool = Field(default=True, description="Also let the LLM read the intent (one extra call)")
 
-    # Retrieval fusion: weight of the dense score (1 - this for BM25).
-    dense_weight: float = 0.4
+    # Retrieval fusion: weight of the dense channel; unset = knowledge/rules.yaml decides.
+    dense_weight: float | None = None
     candidates: int = 60
+    # Up to this many vectors, dense search is exact over an in-memory matrix; above it the
+    # vector store's approximate index answers (0 = always ask the vector store).
+    exact_search_max_vectors: int = 60_000
 
     # API keys: {"key": "sales" | "csm" | "support" | "admin"}. Without keys the server only
     # accepts loopback binding (see cli serve); with keys every request needs a Bearer key.

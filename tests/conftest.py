@@ -314,6 +314,7 @@ def chroma_server(tmp_path_factory) -> Iterator[tuple[str, int]]:
 def chroma_http_settings(chroma_server) -> dict:
     """Settings fields that point a Copilot at the Chroma server, in a collection of its own."""
     host, port = chroma_server
+    # exact_search_max_vectors=0: every dense query goes to the server, as at scale.
     return {"vector_store": "chroma-http", "chroma_host": host, "chroma_port": port,
-            "collection": f"t{uuid.uuid4().hex[:12]}"}
+            "collection": f"t{uuid.uuid4().hex[:12]}", "exact_search_max_vectors": 0}
 

@@ -135,6 +135,8 @@ def test_enter_sends_shift_enter_breaks_the_line_and_the_whole_conversation_is_s
     assert messages[0]["content"] == "续费到底该谁负责" and messages[2]["content"] == "那增购呢？"
     assert messages[1]["content"].strip()[:10] in first_answer
     assert json.loads(request.value.post_data)["model"] == "copilot-csm"
+    # The follow-up is answered about upsell, not renewal again.
+    expect(last_answer(page).locator(".cite-chip").first).to_contain_text("增购")
     # The conversation survives a reload (per role, in this tab).
     page.reload()
     expect(page.locator(".msg-user")).to_have_count(2)

@@ -1,5 +1,6 @@
-"""Regression guard: the real eval over the seeds and the sample pack must stay above the bar
-we reached. Ingests the seed documents once (a minute or two with the bundled model)."""
+"""Regression guard: the real eval over the seeds and the sample pack must stay above the bar we
+reached. Ingests the seed documents once (a few minutes with the bundled model). The bars on the
+test split are regression guards set below the figures in the README, not targets tuned on it."""
 
 from __future__ import annotations
 
@@ -24,25 +25,34 @@ def metrics(tmp_path_factory):
     copilot = Copilot(Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("eval")))
     report = copilot.indexer.ingest([str(SEEDS)])
     assert not report.failed
-    questions = evals.load_questions([PROJECT_ROOT / "evals"])
+    questions = evals.load_questions([PROJECT_ROOT / "evals" / "dev", PROJECT_ROOT / "evals" / "test"])
     results = evals.run_eval(questions, evals.pipeline_search(copilot.deps))
     return evals.summarize(results, threshold(copilot.deps))
 
 
-def test_hybrid_beats_either_retriever_alone(metrics):
-    hybrid = metrics["hybrid"]["overall"]
-    assert hybrid["mrr"] > metrics["bm25"]["overall"]["mrr"]
-    assert hybrid["mrr"] > metrics["dense"]["overall"]["mrr"]
+def test_both_splits_are_big_enough(metrics):
+    assert metrics["dev"]["hybrid"]["overall"]["n"] >= 250
+    assert metrics["test"]["hybrid"]["overall"]["n"] >= 100
+    assert metrics["test"]["declines"]["oos_n"] >= 50
 
 
-def test_hybrid_puts_the_right_passage_first_for_nine_in_ten(metrics):
-    hybrid = metrics["hybrid"]["overall"]
-    assert hybrid["n"] >= 100
-    assert hybrid["hit@1"] >= 0.89
-    assert hybrid["hit@5"] >= 0.97
+def test_production_fusion_beats_each_channel_and_plain_rrf_on_test(metrics):
+    test = metrics["test"]
+    for baseline in ("bm25", "dense", "rrf"):
+        assert test["hybrid"]["overall"]["mrr"] > test[baseline]["overall"]["mrr"], baseline
 
 
-def test_out_of_scope_questions_are_mostly_refused(metrics):
-    oos = metrics["out_of_scope"]
-    assert oos["n"] >= 10
-    assert oos["precision"] >= 0.8 and oos["recall"] >= 0.75
+def test_right_passage_first_on_questions_never_tuned_on(metrics):
+    hybrid = metrics["test"]["hybrid"]["overall"]
+    assert hybrid["hit@1"] >= TEST_HIT1 and hybrid["hit@5"] >= TEST_HIT5
+
+
+def test_out_of_scope_questions_are_declined_and_in_scope_ones_answered(metrics):
+    declines = metrics["test"]["declines"]
+    assert declines["oos_declined"] >= TEST_OOS_DECLINED
+    assert declines["in_scope_declined"] <= TEST_IN_SCOPE_DECLINED
+
+
+def test_answers_state_the_fact(metrics):
+    answers = metrics["test"]["answers"]["overall"]
+    assert answers["n"] >= 50 and answers["states_fact"] >= TEST_STATES_FACT

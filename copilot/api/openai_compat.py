@@ -5,6 +5,7 @@ in the extra `copilot` field (on the last chunk when streaming)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from copilot import pipeline
+from copilot import conversation, pipeline
 from copilot.api.deps import CopilotDep, PrincipalDep
 from copilot.errors import InvalidInput, NotFound
 from copilot.models import AskResponse
@@ -42,6 +43,7 @@ class ChatRequest(BaseModel):
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: dict[str, Any] | None = None  # {"include_usage": true} adds a usage chunk at the end
 
 
 @router.get("/v1/models")
@@ -54,28 +56,59 @@ def list_models() -> dict:
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(body: ChatRequest, copilot: CopilotDep, principal: PrincipalDep):
-    """Chat with the copilot; multi-turn (earlier user turns inform intent), streaming via SSE."""
+    """Chat with the copilot, multi-turn: the last user message is answered; earlier user turns and a
+    system message describing the customer inform the intent, a follow-up ("那上海的呢？") inherits
+    the earlier question, assistant turns are context for an LLM composer. Streaming via SSE."""
     role = MODELS.get(body.model)
     if role is None:
         raise NotFound(f"Unknown model {body.model!r}; use one of {', '.join(MODELS)}")
     principal.require_role(role)
-    user_turns = [m.text() for m in body.messages if m.role == "user" and m.text().strip()]
-    if not user_turns:
-        raise InvalidInput("The conversation has no user message to answer")
-    response = await run_in_threadpool(pipeline.answer, copilot.deps, user_turns[-1], role, None,
-                                       user_turns[:-1], principal.name, principal.audiences)
+    question, history = split_conversation(body.messages)
+    response = await run_in_threadpool(pipeline.answer, copilot.deps, question, role, None,
+                                       history, principal.name, principal.audiences)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     content = with_footnotes(response)
     extra = response.model_dump(mode="json", exclude={"answer"})
+    usage = estimate_usage([question, *(t.content for t in history)], content)
     if body.stream:
-        return StreamingResponse(_stream(completion_id, body.model, content, extra), media_type="text/event-stream",
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        chunks = _stream(completion_id, body.model, content, extra, usage if include_usage else None)
+        return StreamingResponse(chunks, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     return JSONResponse({
         "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": body.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        "copilot": extra,
+        "usage": usage, "copilot": extra,
     })
+
+
+def split_conversation(messages: list[ChatMessage]) -> tuple[str, list[conversation.Turn]]:
+    """The last user message, and what came before it as typed turns (system messages kept, then
+    only the last few user and assistant turns); tool messages carry nothing for the copilot."""
+    last = max((i for i, m in enumerate(messages) if m.role == "user" and m.text().strip()), default=None)
+    if last is None:
+        raise InvalidInput("The conversation has no user message to answer")
+    speakers = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+    earlier = [conversation.Turn(role=speakers[m.role], content=m.text())
+               for m in messages[:last] if m.role in speakers and m.text().strip()]
+    return messages[last].text(), conversation.turns(earlier)
+
+
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def estimate_tokens(text: str) -> int:
+    """No tokenizer runs here, so usage is an estimate from characters: one token per CJK character
+    (Chinese BPE vocabularies give 0.6–1.5) and one per four other characters, as for English."""
+    cjk = len(_CJK.findall(text))
+    return cjk + -(-(len(text) - cjk) // 4)
+
+
+def estimate_usage(prompt: list[str], completion: str) -> dict[str, int]:
+    prompt_tokens = sum(estimate_tokens(text) for text in prompt)
+    completion_tokens = estimate_tokens(completion)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
 
 
 def with_footnotes(response: AskResponse) -> str:
@@ -89,16 +122,19 @@ def with_footnotes(response: AskResponse) -> str:
     return "\n".join(lines)
 
 
-def _stream(completion_id: str, model: str, content: str, extra: dict) -> Iterator[str]:
-    created = int(time.time())
+def _stream(completion_id: str, model: str, content: str, extra: dict, usage: dict | None) -> Iterator[str]:
+    head = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+
+    def event(data: dict) -> str:
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     def chunk(delta: dict, finish: str | None = None, **more: Any) -> str:
-        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more}
-        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+        return event({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more})
 
     yield chunk({"role": "assistant", "content": ""})
     for start in range(0, len(content), STREAM_PIECE):
         yield chunk({"content": content[start:start + STREAM_PIECE]})
     yield chunk({}, "stop", copilot=extra)
+    if usage is not None:  # as OpenAI does when asked to: a last chunk with no choices, only the usage
+        yield event({**head, "choices": [], "usage": usage})
     yield "data: [DONE]\n\n"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from copilot import pipeline
 from copilot.api.deps import CopilotDep, PrincipalDep
+from copilot.conversation import Turn
 from copilot.feedback import FeedbackIn, gap_report, record_feedback
 from copilot.models import AskResponse, Customer, Kind, Role, SearchFilters, SearchResult, Tier
 
@@ -21,7 +22,11 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=pipeline.MAX_QUESTION_CHARS)
     role: Role = "support"
     customer: Customer | None = None
-    history: list[str] = Field(default_factory=list, max_length=20, description="Earlier user turns, oldest first")
+    history: list[str | Turn] = Field(
+        default_factory=list, max_length=20,
+        description="Earlier turns, oldest first: user questions as strings, or {role, content} objects so that "
+                    "assistant answers and a system note about the customer can be passed too. A follow-up such as "
+                    "「那上海的呢？」 inherits the earlier question; only the last 6 turns are read.")
 
 
 class SearchRequest(BaseModel):

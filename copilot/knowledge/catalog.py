@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from copilot import db
 from copilot.models import Chunk
+from copilot.normalize import normalize
 
 
 def content_hash(text: str) -> str:
@@ -25,9 +26,28 @@ def embedding_key(model: str, text: str) -> str:
     return content_hash(f"{model}\n{text}")
 
 
+def vector_texts(chunk: Chunk) -> list[str]:
+    """What gets embedded for a passage, normalised like every query: the passage itself first,
+    then each of its views (an FAQ's questions, a playbook's situations, a sentence window)."""
+    texts = [normalize(chunk.indexed_text)]
+    for view in chunk.views:
+        text = normalize(view)
+        if text and text not in texts:
+            texts.append(text)
+    return texts
+
+
+def vector_id(chunk_id: str, position: int) -> str:
+    """The vector store id of a passage's n-th vector (0 = the passage itself)."""
+    return chunk_id if position == 0 else f"{chunk_id}~{position}"
+
+
 class Catalog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Changes made through this object: readers in the same process see them at once,
+        # without waiting for their next look at the shared version.
+        self.local_changes = 0
 
     # Documents -------------------------------------------------------------------------
     def document_hashes(self) -> dict[str, str]:
@@ -43,8 +63,15 @@ class Catalog:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(db.chunks.c.id).where(db.chunks.c.doc_key == doc_key)).scalars())
 
+    def vector_ids(self, doc_key: str) -> list[str]:
+        """Every vector store id of a document's passages (the passages and their views)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(db.chunks.c.id, db.chunks.c.vector_texts)
+                                .where(db.chunks.c.doc_key == doc_key)).all()
+        return [vector_id(id_, i) for id_, texts in rows for i in range(len(texts or [""]))]
+
     def replace_document(self, key: str, source: str, kind: str, title: str, doc_hash: str,
-                         chunks: list[Chunk], tokens: list[list[str]]) -> None:
+                         chunks: list[Chunk], tokens: list[list[str]], texts: list[list[str]]) -> None:
         """Swap a document's chunks in one transaction, so readers never see half a document."""
         now = datetime.now(timezone.utc)
         with self.engine.begin() as conn:
@@ -56,8 +83,8 @@ class Catalog:
                 conn.execute(sa.insert(db.chunks), [
                     {"id": c.id, "doc_key": key, "position": c.position, "kind": c.kind, "source": c.source,
                      "title": c.title[:500], "context": c.context, "text": c.text, "tokens": " ".join(t),
-                     "content_hash": content_hash(c.indexed_text), "meta": c.meta}
-                    for c, t in zip(chunks, tokens)
+                     "content_hash": content_hash(c.indexed_text), "meta": c.meta, "vector_texts": v}
+                    for c, t, v in zip(chunks, tokens, texts)
                 ])
             self._bump_version(conn)
 
@@ -69,12 +96,25 @@ class Catalog:
 
     # Chunks ----------------------------------------------------------------------------
     def all_chunks(self) -> list[tuple[Chunk, list[str]]]:
-        """Every chunk with its BM25 tokens, in a stable order."""
+        """Every chunk with its BM25 tokens, in a stable order. A chunk's views are the
+        normalised texts its vectors were made of (the passage itself first)."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(db.chunks).order_by(db.chunks.c.id)).mappings().all()
-        return [(Chunk(id=r["id"], doc_key=r["doc_key"], position=r["position"], kind=r["kind"],
-                       source=r["source"], title=r["title"], context=r["context"], text=r["text"],
-                       meta=r["meta"] or {}), r["tokens"].split(" ") if r["tokens"] else []) for r in rows]
+        found = []
+        for r in rows:
+            chunk = Chunk(id=r["id"], doc_key=r["doc_key"], position=r["position"], kind=r["kind"],
+                          source=r["source"], title=r["title"], context=r["context"], text=r["text"],
+                          meta=r["meta"] or {})
+            # Rows indexed before passages had several vectors hold only the passage's own.
+            chunk.views = r["vector_texts"] or [chunk.indexed_text]
+            found.append((chunk, r["tokens"].split(" ") if r["tokens"] else []))
+        return found
+
+    def vector_count(self) -> int:
+        """How many vectors the store should hold: every passage's own plus its views'."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(db.chunks.c.vector_texts)).scalars()
+            return sum(len(texts or [""]) for texts in rows)
 
     def chunk_count(self) -> int:
         with self.engine.connect() as conn:
@@ -108,6 +148,7 @@ class Catalog:
         return value or "0"
 
     def _bump_version(self, conn: sa.Connection) -> None:
+        self.local_changes += 1
         value = datetime.now(timezone.utc).isoformat()
         updated = conn.execute(sa.update(db.state).where(db.state.c.key == "index_version").values(value=value))
         if updated.rowcount == 0:

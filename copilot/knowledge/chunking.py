@@ -68,3 +68,29 @@ def _split_long(text: str, max_len: int) -> list[str]:
     if current:
         parts.append(current)
     return parts
+
+
+_WINDOW_BREAKS = re.compile(r"(?<=[。！？!?；;\n])")
+
+
+def sentence_windows(text: str, context: str = "", size: int = 120) -> list[str]:
+    """A passage cut into runs of whole sentences of about `size` characters, each with its
+    headings: a question about one fact matches the sentence that states it, not the average of
+    a section. A passage that is already one window needs none."""
+    if len(text) <= size:
+        return []
+    windows, current = [], ""
+    for sentence in (s.strip() for s in _WINDOW_BREAKS.split(text)):
+        if not sentence:
+            continue
+        if current and len(current) + len(sentence) > size:
+            windows.append(current)
+            current = ""
+        joiner = "" if not current or current[-1] in "。！？；" else " "
+        current = current + joiner + sentence
+    if current:
+        windows.append(current)
+    if len(windows) < 2:
+        return []
+    head = f"{context}: " if context else ""
+    return [head + w for w in windows]

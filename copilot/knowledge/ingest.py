@@ -16,11 +16,11 @@ import numpy as np
 
 from copilot.embeddings import Embedder
 from copilot.errors import InvalidInput
-from copilot.knowledge.catalog import Catalog, content_hash, embedding_key
-from copilot.knowledge.chunking import chunk_blocks
+from copilot.knowledge.catalog import Catalog, content_hash, embedding_key, vector_id, vector_texts
+from copilot.knowledge.chunking import chunk_blocks, sentence_windows
 from copilot.knowledge.pack import PACK_DOC_PREFIX, Pack
 from copilot.knowledge.parsers import SUPPORTED, parse_file
-from copilot.lexical import tokenize
+from copilot.lexical import lexicon_version, tokenize
 from copilot.models import Chunk
 from copilot.vectorstore import VectorStore
 
@@ -67,7 +67,8 @@ class Indexer:
             groups[chunk.doc_key.removeprefix(PACK_DOC_PREFIX)].append(chunk)
         for name, chunks in groups.items():
             key = PACK_DOC_PREFIX + name
-            digest = content_hash("\n".join(c.model_dump_json() for c in chunks))
+            # The tokenizer's domain words are part of what the index holds: new words re-tokenize.
+            digest = content_hash("\n".join([lexicon_version(), *(c.model_dump_json() for c in chunks)]))
             if hashes.get(key) == digest:
                 report.unchanged.append(key)
                 continue
@@ -102,9 +103,7 @@ class Indexer:
     def embed_cached(self, texts: list[str]) -> np.ndarray:
         """Passage vectors through the content-hash cache (used for intent examples too)."""
         self._preload_shipped_vectors()
-        chunks = [Chunk(id=str(i), doc_key="-", position=i, kind="doc", source="-", title="", text=t)
-                  for i, t in enumerate(texts)]
-        return self._vectors(chunks, progress=None)[0]
+        return self._vectors(texts, progress=None)[0]
 
     # User documents ---------------------------------------------------------------------
     def ingest(self, paths: list[str], progress: Progress | None = None) -> IngestReport:
@@ -129,7 +128,8 @@ class Indexer:
             pieces = chunk_blocks(parsed.blocks)
             doc_id = hashlib.sha1(key.encode()).hexdigest()[:12]
             chunks = [Chunk(id=f"doc-{doc_id}-{i}", doc_key=key, position=i, kind="doc", source=given,
-                            title=parsed.title, context=p.context, text=p.text, meta={"audience": "public"})
+                            title=parsed.title, context=p.context, text=p.text, meta={"audience": "public"},
+                            views=sentence_windows(p.text, p.context))
                       for i, p in enumerate(pieces)]
             (report.updated if key in hashes else report.added).append(given)
             report.embedded += self._index(key, given, "doc", parsed.title, digest, chunks, progress)
@@ -146,28 +146,37 @@ class Indexer:
     # Shared steps -----------------------------------------------------------------------
     def _index(self, key: str, source: str, kind: str, title: str, digest: str, chunks: list[Chunk],
                progress: Progress | None = None) -> int:
-        old_ids = set(self.catalog.chunk_ids(key))
-        vectors, embedded = self._vectors(chunks, progress)
-        tokens = [tokenize(c.indexed_text) for c in chunks]
+        old_ids = set(self.catalog.vector_ids(key))
+        ids, texts, metas = [], [], []
+        per_chunk = [vector_texts(c) for c in chunks]
+        for chunk, own in zip(chunks, per_chunk):
+            meta = _store_meta(chunk)
+            for position, text in enumerate(own):
+                ids.append(vector_id(chunk.id, position))
+                texts.append(text)
+                metas.append(meta)
+        vectors, embedded = self._vectors(texts, progress)
+        tokens = [tokenize("\n".join(own)) for own in per_chunk]
         # Vectors first, catalog second: the catalog is what search trusts, so a crash in
         # between leaves the old document searchable and the next ingest redoes the work.
-        self.store.upsert([c.id for c in chunks], vectors, [_store_meta(c) for c in chunks])
-        self.catalog.replace_document(key, source, kind, title, digest, chunks, tokens)
-        self.store.delete(sorted(old_ids - {c.id for c in chunks}))
+        self.store.upsert(ids, vectors, metas)
+        self.catalog.replace_document(key, source, kind, title, digest, chunks, tokens, per_chunk)
+        self.store.delete(sorted(old_ids - set(ids)))
         return embedded
 
     def _remove(self, key: str) -> None:
-        ids = self.catalog.chunk_ids(key)
+        ids = self.catalog.vector_ids(key)
         self.catalog.delete_document(key)
         self.store.delete(ids)
 
-    def _vectors(self, chunks: list[Chunk], progress: Progress | None) -> tuple[np.ndarray, int]:
-        keys = [embedding_key(self.embedder.name, c.indexed_text) for c in chunks]
+    def _vectors(self, texts: list[str], progress: Progress | None) -> tuple[np.ndarray, int]:
+        keys = [embedding_key(self.embedder.name, t) for t in texts]
         cached = self.catalog.cached_vectors(keys)
-        missing = [i for i, k in enumerate(keys) if k not in cached]
+        # Each distinct text once, even when several passages share it.
+        missing = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in cached}.values())
         for start in range(0, len(missing), self.batch_size):
             part = missing[start:start + self.batch_size]
-            fresh = self.embedder.passages([chunks[i].indexed_text for i in part])
+            fresh = self.embedder.passages([texts[i] for i in part])
             new = {keys[i]: fresh[j] for j, i in enumerate(part)}
             self.catalog.store_vectors(new)
             cached.update(new)

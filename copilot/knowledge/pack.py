@@ -50,6 +50,31 @@ class Pack:
     def case(self, case_id: str) -> Case | None:
         return next((c for c in self.cases if c.id == case_id), None)
 
+    def domain_words(self) -> list[str]:
+        """The knowledge's own words, for the tokenizer and the speller: product names and their
+        short forms, glossary terms, industries and their synonyms, cities, situations, FAQ
+        categories, playbook topics."""
+        words: set[str] = set()
+        for product in self.vendor.get("products") or []:
+            name = str(product.get("name") or "")
+            vendor = str(self.vendor.get("vendor") or "")
+            words.update({name, name.removeprefix(vendor)} if vendor else {name})
+        words.update(t for terms in self.glossary.values() for t in terms)
+        for group in ("industries", "situations"):
+            for name, synonyms in (self.gazetteer.get(group) or {}).items():
+                words.update([name, *synonyms])
+        words.update((self.gazetteer.get("cities") or {}).keys())
+        words.update(c.industry for c in self.cases)
+        words.update(f.category for f in self.faqs)
+        words.update(p.topic for p in self.playbooks)
+        return sorted(w for w in words if w and 2 <= len(w) <= 12)
+
+    def question_texts(self) -> list[str]:
+        """The texts that say what the knowledge is about, in the words people ask with."""
+        return ([q for f in self.faqs for q in (f.question, *f.variants)]
+                + [t for p in self.playbooks for t in (p.title, p.summary, *p.situations)]
+                + [c.summary for c in self.cases])
+
     def chunks(self) -> list[Chunk]:
         """Every pack item as one passage; the item id is its source."""
         return ([_case_chunk(c, self.rules) for c in self.cases]
@@ -143,7 +168,8 @@ def _case_chunk(case: Case, rules: Rules) -> Chunk:
         "situation": "、".join(case.situation), "products": "、".join(case.products),
     }
     return Chunk(id=case.id, doc_key=PACK_DOC_PREFIX + "cases", position=0, kind="case", source=case.id,
-                 title=f"{case.company}｜{case.industry}·{case.city}·{tier}", text=text, meta=meta)
+                 title=f"{case.company}｜{case.industry}·{case.city}·{tier}", text=text, meta=meta,
+                 views=[case.summary, f"{case.industry}：{case.challenge}"])
 
 
 def _format_result(metric: str, before: float | None, after: float, unit: str) -> str:
@@ -160,8 +186,11 @@ def _faq_chunk(faq: Faq) -> Chunk:
     meta = {"category": faq.category, "product": faq.product or "", "escalation": faq.escalation,
             "standardized": faq.standardized, "audience": faq.audience, "journey": faq.journey or "",
             "answer": faq.answer}
+    # People ask in the words of the question, not of the answer: the standard question and each
+    # similar question get a vector of their own, so the answer's words do not dilute them.
     return Chunk(id=faq.id, doc_key=PACK_DOC_PREFIX + "faqs", position=0, kind="faq", source=faq.id,
-                 title=faq.question, text="\n".join(lines), meta=meta)
+                 title=faq.question, text="\n".join(lines), meta=meta,
+                 views=[faq.question, *faq.variants, faq.answer])
 
 
 def _playbook_chunk(playbook: Playbook) -> Chunk:
@@ -170,4 +199,5 @@ def _playbook_chunk(playbook: Playbook) -> Chunk:
     meta = {"stage": playbook.stage, "journey": playbook.journey, "roles": ",".join(playbook.roles),
             "topic": playbook.topic, "audience": playbook.audience}
     return Chunk(id=playbook.id, doc_key=PACK_DOC_PREFIX + "playbooks", position=0, kind="playbook",
-                 source=playbook.id, title=playbook.title, text=text, meta=meta)
+                 source=playbook.id, title=playbook.title, text=text, meta=meta,
+                 views=[playbook.title, f"{playbook.title}：{playbook.summary}", *playbook.situations])

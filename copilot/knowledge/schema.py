@@ -67,6 +67,8 @@ class Playbook(BaseModel):
     roles: list[Role] = Field(min_length=1)
     topic: str
     summary: str
+    situations: list[str] = Field(default_factory=list, description=(
+        "When it applies, in the words frontline people use: each is embedded on its own"))
     steps: list[str] = Field(min_length=1)
     body: str
     audience: Audience = "internal"

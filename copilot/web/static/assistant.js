@@ -14,6 +14,7 @@
   const panel = document.getElementById("source-panel");
   const scrim = document.getElementById("source-scrim");
   const KINDS = { case: "案例", faq: "FAQ", playbook: "打法", doc: "文档" };
+  const HISTORY_EXCHANGES = 3; // = the server's 6 earlier turns (copilot/conversation.py MAX_TURNS)
 
   let turns = load();
   let streaming = false;
@@ -122,9 +123,11 @@
   function scrollDown() { log.scrollTop = log.scrollHeight; window.scrollTo(0, document.body.scrollHeight); }
 
   // Talking to the copilot --------------------------------------------------------------------
+  /** Earlier exchanges travel along so that a follow-up ("那上海的呢？") inherits the question before it;
+   * the copilot reads only the last few turns, so only those are sent. */
   function messagesFor(question) {
     const messages = [];
-    turns.filter((t) => t.extra).forEach((t) => {
+    turns.filter((t) => t.extra).slice(-HISTORY_EXCHANGES).forEach((t) => {
       messages.push({ role: "user", content: t.question });
       messages.push({ role: "assistant", content: answerText(t.content, t.extra) });
     });

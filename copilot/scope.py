@@ -1,0 +1,30 @@
+"""Is a question about what the knowledge covers at all? A linear model over the question's
+embedding, fitted when the copilot starts on the knowledge's own questions (FAQ questions and
+their variants, playbook situations, in-scope intent examples) against the out-of-scope examples
+of knowledge/intents.yaml. It learns from the knowledge, never from the evals, so it follows a
+company's own knowledge and any embedding model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ScopeModel:
+    def __init__(self, inside: np.ndarray, outside: np.ndarray) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.ready = len(inside) >= 5 and len(outside) >= 5
+        if not self.ready:
+            return
+        x = np.vstack([inside, outside])
+        y = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
+        # Balanced: a pack has many more questions than out-of-scope examples.
+        model = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000).fit(x, y)
+        self._weights = model.coef_[0].astype(np.float32)
+        self._bias = float(model.intercept_[0])
+
+    def logit(self, vector: np.ndarray) -> float:
+        """Log-odds that the question is in scope (0 when the knowledge gives too little to learn from)."""
+        if not self.ready:
+            return 0.0
+        return float(self._weights @ vector + self._bias)
