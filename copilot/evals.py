@@ -73,6 +73,7 @@ class QuestionResult(BaseModel):
     question: str
     out_of_scope: bool
     rank: int | None  # 1-based rank of the first correct passage, None when missed
+    ranked: bool = True  # False: no expected source (out of scope, or a follow-up scored on its intent only)
     confidence: float
     top: list[str]
     answered: bool | None = None  # hybrid only: did the copilot answer rather than decline
@@ -149,6 +150,7 @@ def run_eval(questions: list[EvalQuestion], search: Search, k: int = 10,
                 id=question.id, split=question.split, mode=mode, role=question.role, style=question.style,
                 question=question.question, out_of_scope=question.out_of_scope,
                 rank=None if question.out_of_scope else rank, confidence=outcome.confidence,
+                ranked=bool(question.acceptable) and not question.out_of_scope,
                 top=[e.source for e in outcome.evidence[:5]], answered=outcome.answered)
             if outcome.answer is not None and question.facts and not question.out_of_scope:
                 result.states_fact = all(fact_found(f, outcome.answer) for f in question.facts)
@@ -173,8 +175,8 @@ def pipeline_search(deps: "Deps", k: int = 10) -> Search:
         if mode == "hybrid":
             evidence, found = pipeline.find(deps, query, intent, vector, k=k)
             confidence = pipeline.grounding_confidence(found, intent, deps.pack.rules.grounding)
-            answered = bool(evidence) and confidence >= pipeline.threshold(deps)
-            draft = deps.composer.compose(question.question, intent, evidence, answered, [])
+            answered = pipeline.should_answer(deps, intent, evidence, confidence)
+            draft = deps.composer.compose(query, intent, evidence, answered, [])
             return Outcome(evidence, confidence, draft.answer, answered)
         route = deps.pack.rules.role_route(question.role)
         found = deps.retriever.search(query, k=k, query_vector=vector, fusion=_BASELINES[mode],
@@ -222,7 +224,7 @@ def summarize(results: list[QuestionResult], threshold: float) -> dict:
         for mode in [m for m in MODES if any(r.mode == m for r in rows)]:
             groups: dict[str, list[QuestionResult]] = defaultdict(list)
             for r in rows:
-                if r.mode == mode and not r.out_of_scope:
+                if r.mode == mode and r.ranked:
                     for group in ("overall", f"role:{r.role}", f"style:{r.style}"):
                         groups[group].append(r)
             part[mode] = {g: _retrieval(v) for g, v in sorted(groups.items())}

@@ -106,6 +106,11 @@ class IntentClassifier:
         if not len(self._examples.tasks):
             return "practice_question", 0.0, False
         sims = self._examples.vectors @ vector
+        # Out-of-scope examples only feed the scope signals: whether to answer at all is the decline
+        # model's call (pipeline.grounding_confidence), which weighs them against the retrieval evidence.
+        sims = np.where(np.array(self._examples.tasks) == "out_of_scope", -np.inf, sims)
+        if not np.isfinite(sims).any():
+            return "practice_question", 0.0, False
         top = np.argsort(-sims)[:7]
         votes: dict[str, float] = {}
         for i in top:

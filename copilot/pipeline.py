@@ -44,10 +44,10 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     question = validate_question(question)
     query = conversation.resolve(question, history, deps.classifier).query  # "那上海的呢？" → a whole question
     vector = deps.retriever.embed_query(query)
-    intent = understand(deps, question, role, customer, history, vector)
+    intent = understand(deps, question, role, customer, history, vector, query)
     evidence, found = find(deps, query, intent, vector, audiences)
     confidence = grounding_confidence(found, intent, deps.pack.rules.grounding)
-    grounded = bool(evidence) and confidence >= threshold(deps)
+    grounded = should_answer(deps, intent, evidence, confidence)
     if not grounded and intent.scope_margin < 0:
         intent = intent.model_copy(update={"task": "out_of_scope"})
     choices = likely_questions(evidence, grounded)
@@ -60,8 +60,8 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
                                explanation="问题比较宽泛，知识库里有几条都可能是你要的。"), options
     else:
         composer = deps.llm or deps.composer
-        draft = (composer.compose(question, intent, evidence, grounded, choices, history) if deps.llm
-                 else composer.compose(question, intent, evidence, grounded, choices))
+        draft = (composer.compose(query, intent, evidence, grounded, choices, history) if deps.llm
+                 else composer.compose(query, intent, evidence, grounded, choices))
     actions = propose(deps, question, intent, draft.answer, evidence, customer, actor) if grounded or \
         intent.task == "escalation" else []
     cited = [evidence[i] for i in draft.cited if i < len(evidence)] if grounded else []
@@ -80,6 +80,16 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     return response
 
 
+def should_answer(deps: Deps, intent: Intent, evidence: list[Evidence], confidence: float) -> bool:
+    """Answer, or say plainly that the knowledge does not cover it."""
+    if intent.task == "find_cases" and (intent.slots.industry or intent.slots.city or intent.slots.province
+                                        or intent.slots.tier):
+        # A case search with a customer profile is answered by facet matching over the case
+        # library, not by how well the words of the question match a passage.
+        return any(e.kind == "case" for e in evidence)
+    return bool(evidence) and confidence >= threshold(deps)
+
+
 def validate_question(question: str) -> str:
     question = (question or "").strip()
     if not question:
@@ -90,10 +100,12 @@ def validate_question(question: str) -> str:
 
 
 def understand(deps: Deps, question: str, role: Role, customer: Customer | None,
-               history: list[str] | None, vector: Any) -> Intent:
+               history: list[str] | None, vector: Any, query: str | None = None) -> Intent:
+    """`query` is the standalone form of a follow-up ("那上海的呢？" -> the whole question): the
+    LLM reads that, as it sees no history."""
     intent = deps.classifier.classify(question, role, vector, history)
     if deps.llm is not None and deps.llm_intent:
-        intent = deps.llm.understand(question, intent)
+        intent = deps.llm.understand(query or question, intent)
     if customer is not None:
         intent = intent.model_copy(update={"slots": merge_customer(deps, intent.slots, customer)})
     return intent

@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "api.json")
     args = parser.parse_args()
 
-    questions = [q for q in load_questions([ROOT / "evals"])]
+    questions = [q for q in load_questions([ROOT / "evals" / "dev", ROOT / "evals" / "test"])]
     payloads = [{"question": q.question, "role": q.role} for q in questions]
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="copilot-bench-"))
     proc = start_server(data_dir, args.port)

@@ -1,4 +1,4 @@
-"""Scores the multi-turn eval set (evals/incoming/multiturn.yaml) through the real pipeline: a case
+"""Scores the multi-turn eval set (evals/dev/multiturn.yaml) through the real pipeline: a case
 passes when the follow-up's intent matches `expect` and, where given, one of `expected_sources`
 (or `also_accept`) is among the top 5 retrieved passages.
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from copilot import conversation, pipeline
 from copilot.models import Role
 
-MULTITURN = Path(__file__).resolve().parents[1] / "evals" / "incoming" / "multiturn.yaml"
+MULTITURN = Path(__file__).resolve().parents[1] / "evals" / "dev" / "multiturn.yaml"
 TOP_K = 5
 
 

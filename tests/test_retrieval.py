@@ -3,12 +3,14 @@ deployment mode must keep (embedded Chroma, a `chroma run` server, Postgres for 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from langchain_core.documents import Document
 
 from conftest import build_settings
 from copilot.models import SearchFilters
-from copilot.retrieve import CopilotRetriever
+from copilot.retrieve import VERSION_CHECK_S, CopilotRetriever
 
 INTERNAL = {"case-apparel-gz", "faq-discount-approval", "pb-renewal", "pb-peer-case"}
 PACK_SIZE = 11  # 4 cases + 4 FAQs + 3 playbooks in the tiny pack
@@ -160,17 +162,23 @@ class TestDeploymentContract:
         doc = folder / "质保.txt"
         doc.write_text("质保政策\n收银机硬件质保两年，人为损坏不在质保范围内。\n", encoding="utf-8")
 
+        def settle() -> None:  # another worker looks at the shared index version at most twice a second
+            time.sleep(VERSION_CHECK_S + 0.05)
+
         assert worker_a.indexer.ingest([str(folder)]).added == [str(doc)]
+        settle()
         top = worker_b.retriever.search("收银机硬件质保几年", k=1).results[0]
         assert top.source == str(doc) and "质保两年" in top.text
 
         doc.write_text("质保政策\n收银机硬件质保延长为三年，进水和摔坏不保。\n", encoding="utf-8")
         assert worker_a.indexer.ingest([str(folder)]).updated == [str(doc)]
+        settle()
         texts = [e.text for e in worker_b.retriever.search("收银机硬件质保几年", k=5).results]
         assert any("质保延长为三年" in t for t in texts) and not any("质保两年" in t for t in texts)
 
         doc.unlink()
         assert worker_a.indexer.ingest([str(folder)]).removed == [str(doc.resolve())]
+        settle()
         assert all(e.kind != "doc" for e in worker_b.retriever.search("收银机硬件质保几年", k=20).results)
         assert worker_b.store.count() == worker_b.catalog.vector_count()
         assert worker_b.catalog.chunk_count() == PACK_SIZE
