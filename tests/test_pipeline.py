@@ -131,3 +131,37 @@ def test_asking_for_a_plan_delivers_the_plan_itself(copilot):
     assert response.intent.task == "draft_plan"
     assert response.grounded
     assert "价值里程碑" in response.answer and "快速见效" in response.answer and "烘焙" in response.answer
+
+
+# Step 5: understanding real frontline questions, and knowing when not to answer -----------------
+def test_near_domain_question_outside_the_knowledge_is_declined_plainly(copilot):
+    # Shares words with the refund and invoice FAQs, but is about the company's own expenses.
+    response = ask(copilot, "出差住酒店的钱怎么报销，要填什么单子？", "support")
+    assert not response.grounded and response.citations == []
+    assert "没有找到" in response.answer and response.intent.task == "out_of_scope"
+
+
+def test_typos_and_homophones_of_domain_words_still_find_the_answer(copilot):
+    right = ask(copilot, "收银机打不出小票", "support")
+    typo = ask(copilot, "收银鸡打不出小票", "support")
+    assert typo.grounded and typo.citations[0].id == right.citations[0].id == "faq-pos-007"
+
+
+def test_a_situation_described_in_frontline_words_finds_the_playbook(copilot):
+    # No concept named: a playbook's situations are embedded on their own.
+    response = ask(copilot, "销售和CSM都说这单增购是自己的，到底算谁的？", "sales")
+    assert response.grounded
+    assert {c.id for c in response.citations} & {"pb-upsell-as-new-sale", "pb-upsell-cross-sell-owner", "faq-cs-003"}
+
+
+def test_practice_answer_leads_with_the_conclusion_not_a_fragment(copilot):
+    response = ask(copilot, "续费到底该谁负责？", "csm")
+    first = response.answer.split("\n")[0]
+    assert "客户成功经理" in first or "CSM" in first
+    assert not first.rstrip("[]0123456789").endswith(("：", ":"))
+
+
+def test_a_plan_request_is_routed_to_the_plan_without_composing_an_answer(copilot):
+    response = ask(copilot, "给杭州这家中型烘焙连锁起草客户成功计划", "csm")
+    assert response.grounded and response.intent.task == "draft_plan"
+    assert "里程碑" in response.answer or "首次价值" in response.answer
