@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,8 +124,10 @@ def _lead_sentence(question: str, top: Evidence) -> str | None:
     return max(candidates, key=lambda sentence: _relevance(question, sentence))
 
 
-def _grams(text: str) -> set[str]:
-    return set(bigrams(text)) | set(tokenize(text))
+@lru_cache(maxsize=8192)
+def _grams(text: str) -> frozenset[str]:
+    """Words and character pairs of a sentence (cached: the same passages answer many questions)."""
+    return frozenset(bigrams(text)) | frozenset(tokenize(text))
 
 
 def _relevance(question: str, sentence: str) -> float:

@@ -278,6 +278,11 @@ def _fuse(fusion: Fusion, words: np.ndarray, chars: np.ndarray, dense: dict[int,
     return sorted(fused.items(), key=lambda item: -item[1])
 
 
+@lru_cache(maxsize=4096)
+def _passage_words(text: str) -> frozenset[str]:
+    return frozenset(tokenize(text))
+
+
 def _signals(pool: np.ndarray, words: np.ndarray, chars: np.ndarray, tokens: list[str], grams: list[str],
              snap: _Snapshot, fused: list[tuple[int, float]]) -> dict[str, float]:
     """What the decline decision looks at: how clearly the best match stands out on each channel,
@@ -299,7 +304,7 @@ def _signals(pool: np.ndarray, words: np.ndarray, chars: np.ndarray, tokens: lis
         # the informative words the best passage does contain say it is about this.
         signals["unknown_share"] = sum(t not in snap.lexical.df for t in words_asked) / len(words_asked)
         if fused:
-            best_words = set(tokenize("\n".join(snap.chunks[fused[0][0]].views)))
+            best_words = _passage_words("\n".join(snap.chunks[fused[0][0]].views))
             weights = {t: snap.lexical.idf(t) for t in words_asked}
             signals["idf_cover"] = sum(w for t, w in weights.items() if t in best_words) / sum(weights.values())
     return signals
