@@ -54,6 +54,7 @@ class Indexer:
         self.embedder = embedder
         self.store = store
         self.embeddings_dir = embeddings_dir
+        self._preloaded = False
 
     # The bundled pack --------------------------------------------------------------------
     def sync_pack(self, pack: Pack) -> IngestReport:
@@ -85,6 +86,10 @@ class Indexer:
         return self.embeddings_dir / f"{slug}.npz"
 
     def _preload_shipped_vectors(self) -> None:
+        # Once per process: the pack sync, the intent examples and the scope texts all ask for it.
+        if self._preloaded:
+            return
+        self._preloaded = True
         path = self.shipped_vectors_path()
         if path and path.exists():
             data = np.load(path)
