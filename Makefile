@@ -12,8 +12,9 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 ## Set up and serve the product on its embedded defaults (SQLite + embedded Chroma + bundled model).
+## `PORT=8080 make run` (or COPILOT_PORT) picks the port; the default is 8000.
 run: $(BIN)/.installed
-	$(BIN)/copilot serve
+	$(BIN)/copilot serve $(if $(PORT),--port $(PORT))
 
 ## Set up and run the whole test suite (installs headless Chromium for the browser tests).
 test: $(BIN)/.installed

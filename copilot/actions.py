@@ -19,13 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from copilot import db
-from copilot.errors import Conflict, Forbidden, NotFound
+from copilot.errors import Conflict, Forbidden, InvalidInput, NotFound
 from copilot.executors import Executor, require
 from copilot.models import ActionDetail, ActionRecord, AuditEntry, Decision, ProposedActionOut
 from copilot.rules import ActionPolicy
 
 log = logging.getLogger(__name__)
 
+# How many candidates an ambiguous id prefix lists.
+AMBIGUOUS_SHOWN = 10
 # An action still "executing" after this long is taken to be orphaned by a dead process.
 EXECUTING_STALE_S = 120
 
@@ -92,10 +94,27 @@ class ActionStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one action whose id is `prefix` or starts with it (as `actions list` shows)."""
+        prefix = prefix.strip()
+        if not prefix:
+            raise InvalidInput("Give an action id, or its first characters", zh="请给出操作 id（或它的前几位）")
+        query = (sa.select(db.actions.c.id).where(db.actions.c.id.startswith(prefix, autoescape=True))
+                 .order_by(db.actions.c.id).limit(AMBIGUOUS_SHOWN + 1))
+        with self.engine.connect() as conn:
+            ids = list(conn.execute(query).scalars())
+        if prefix in ids or len(ids) == 1:
+            return prefix if prefix in ids else ids[0]
+        if not ids:
+            raise _no_action(prefix)
+        shown = ", ".join(ids[:AMBIGUOUS_SHOWN]) + (", …" if len(ids) > AMBIGUOUS_SHOWN else "")
+        raise InvalidInput(f"{prefix!r} is the start of several action ids: {shown}; give more characters",
+                           zh=f"有多个操作 id 以 {prefix} 开头：{shown}；请多写几位")
+
     def record(self, action_id: str) -> ActionRecord:
         row = self.get(action_id)
         if row is None:
-            raise NotFound(f"No action with id {action_id!r}: list them with GET /api/actions")
+            raise _no_action(action_id)
         return ActionRecord(**row)
 
     def history(self, action_id: str) -> list[AuditEntry]:
@@ -150,7 +169,7 @@ class ActionRunner:
     def detail(self, action_id: str, actor: str | None = None, role: str | None = None) -> ActionDetail:
         record = self.store.record(action_id)
         if role is not None and not self.visible(record, actor, role):
-            raise NotFound(f"No action with id {action_id!r}: list them with GET /api/actions")
+            raise _no_action(action_id)
         return ActionDetail(**record.model_dump(), history=self.store.history(action_id))
 
     def records(self, status: str | None = None, type_: str | None = None, limit: int = 100,
@@ -165,18 +184,24 @@ class ActionRunner:
     def authorize(self, action: ActionRecord, role: str) -> None:
         allowed = self.policy(action.type).confirm_roles
         if role not in allowed:
-            raise Forbidden(f"Role {role!r} cannot confirm {action.type!r} actions; allowed: {', '.join(allowed)}")
+            raise Forbidden(f"Role {role!r} cannot confirm {action.type!r} actions; allowed: {', '.join(allowed)}",
+                            zh=f"角色 {role} 不能确认 {action.type} 类操作；可确认的角色：{'、'.join(allowed)}")
 
     def confirm(self, action_id: str, decision: Decision, actor: str, role: str) -> ActionDetail:
         """Record the decision (committed first), then execute if approved."""
         action = self.store.record(action_id)
         self.authorize(action, role)
         approve = decision.decision == "approve"
+        if approve and self.policy(action.type).four_eyes and actor == action.proposed_by and actor != LOCAL_USER:
+            raise Forbidden(f"{action.type!r} actions need a second person: {actor} proposed this one")
         if not self.store.decide(action_id, approve, actor, role, decision.comment):
             current = self.store.record(action_id)
-            hint = "; use retry to run it again" if current.status in ("approved", "executing", "failed") else ""
-            raise Conflict(f"Action {action_id} was already decided: it is {current.status!r}"
-                           f"{f' (by {current.decided_by})' if current.decided_by else ''}{hint}")
+            rerun = current.status in ("approved", "executing", "failed")
+            by = f" (by {current.decided_by})" if current.decided_by else ""
+            raise Conflict(f"Action {action_id} was already decided: it is {current.status!r}{by}"
+                           f"{'; use retry to run it again' if rerun else ''}",
+                           zh=f"操作 {action_id} 已经有人处理过，当前状态：{STATUS_ZH.get(current.status, current.status)}"
+                              f"{f'（{current.decided_by}）' if current.decided_by else ''}{'；可用「重试」再执行' if rerun else ''}")
         if approve:
             self._execute(self.store.record(action_id), actor)
         return self.detail(action_id)
@@ -186,14 +211,18 @@ class ActionRunner:
         action = self.store.record(action_id)
         self.authorize(action, role)
         if action.status not in ("approved", "executing", "failed"):
-            hint = {"proposed": "confirm it first", "rejected": "a rejected action stays rejected",
-                    "executed": "it has already run"}[action.status]
-            raise Conflict(f"Action {action_id} is {action.status!r}: {hint}")
+            hint, hint_zh = {"proposed": ("confirm it first", "请先确认"),
+                             "rejected": ("a rejected action stays rejected", "已拒绝的操作不能再执行"),
+                             "executed": ("it has already run", "它已经执行过了")}[action.status]
+            raise Conflict(f"Action {action_id} is {action.status!r}: {hint}",
+                           zh=f"操作 {action_id} 当前{STATUS_ZH[action.status]}：{hint_zh}")
         if action.status == "executing" and _age_s(action.updated_at) < EXECUTING_STALE_S:
             raise Conflict(f"Action {action_id} is executing right now; retry it if it is still "
-                           f"executing in {EXECUTING_STALE_S} s")
+                           f"executing in {EXECUTING_STALE_S} s",
+                           zh=f"操作 {action_id} 正在执行；如果 {EXECUTING_STALE_S} 秒后仍在执行，再重试")
         if not self._execute(action, actor):
-            raise Conflict(f"Action {action_id} is already being run by another request")
+            raise Conflict(f"Action {action_id} is already being run by another request",
+                           zh=f"操作 {action_id} 正由另一个请求执行")
         return self.detail(action_id)
 
     def _execute(self, action: ActionRecord, actor: str) -> bool:
@@ -211,6 +240,19 @@ class ActionRunner:
             log.warning("action %s (%s) failed on attempt %d: %s", action.id, action.type, attempt, error)
         self.store.finish(action.id, attempt, actor, result, error)
         return True
+
+
+# The keyless loopback user (a single person on their own machine) has no second person to ask.
+LOCAL_USER = "local"
+
+
+STATUS_ZH = {"proposed": "待确认", "approved": "已批准", "rejected": "已拒绝", "executing": "执行中",
+             "executed": "已执行", "failed": "执行失败"}
+
+
+def _no_action(action_id: str) -> NotFound:
+    return NotFound(f"No action with id {action_id!r}: list them with GET /api/actions or `copilot actions list`",
+                    zh=f"没有 id 为 {action_id} 的操作：可在「待确认操作」页或用 copilot actions list 查看")
 
 
 def _age_s(moment: datetime) -> float:

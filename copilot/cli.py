@@ -60,24 +60,75 @@ def _print_json(data) -> None:
 
 @app.command()
 @handle_errors
-def ingest(paths: Annotated[list[str], typer.Argument(help="Files or folders (txt, md, html, pdf, docx)")],
+def ingest(paths: Annotated[list[str], typer.Argument(
+               help="Files or folders: documents (txt, md, html, pdf, docx) and sheets of FAQs, cases or playbooks (xlsx, csv)")],
+           prune: Annotated[bool, typer.Option("--prune", help="Also drop indexed files that no longer exist")] = False,
            data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
-    """Add documents to the knowledge index; unchanged files are skipped, removed ones dropped."""
+    """Add documents and spreadsheets to the knowledge; unchanged files are skipped, removed ones dropped.
+    A bad sheet row is reported as file:row:column and the rest of the sheet still loads."""
     copilot = _copilot(data_dir)
-    pack_report = copilot.indexer.sync_pack(copilot.pack)
-    columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} /s"),
+               TimeRemainingColumn())
     with Progress(*columns, console=err_console, disable=json_out, transient=True) as progress:
-        task = progress.add_task("embed", total=None)
-        report = copilot.indexer.ingest(paths, progress=lambda n: progress.advance(task, n))
+        task = progress.add_task("embedding", total=None)
+        report = copilot.ingest(paths, actor=_actor(), prune=prune, progress=lambda n: progress.advance(task, n))
+    documents = report.documents
     if json_out:
-        _print_json({"pack": pack_report.__dict__, **report.__dict__})
+        _print_json({"documents": documents.__dict__, "items": report.items.__dict__ if report.items else None,
+                     "sheets": [{"source": s.source, "kind": s.kind, "changes": s.changes.__dict__,
+                                 "errors": s.errors, "notes": s.notes} for s in report.sheets],
+                     "failed": report.failed, "pruned": report.pruned})
     else:
-        console.print(f"pack: {pack_report.summary()}")
-        console.print(f"documents: {report.summary()}")
-    for given, message in report.failed:
+        console.print(f"documents: {documents.summary()}")
+        for sheet in report.sheets:
+            console.print(f"sheet: {sheet.summary()}")
+            for note in sheet.notes:
+                err_console.print(f"[yellow]note:[/yellow] {note}")
+        if report.items:
+            console.print(f"knowledge items: {report.items.summary()}")
+        for source in report.pruned:
+            console.print(f"removed: {source}")
+    for sheet in report.sheets:
+        for error in sheet.errors:
+            err_console.print(f"[red]row skipped:[/red] {error}")
+    for given, message in [*documents.failed, *report.failed]:
         err_console.print(f"[red]failed:[/red] {given}: {message}")
-    if report.failed:
+    if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def remove(paths: Annotated[list[str], typer.Argument(help="Documents or sheets to take out of the knowledge")],
+           data_dir: DataDir = None) -> None:
+    """Take documents or spreadsheets out of the knowledge (the files themselves are left alone)."""
+    for given in _copilot(data_dir).remove(paths, actor=_actor()):
+        console.print(f"removed: {given}")
+
+
+@app.command()
+@handle_errors
+def export(path: Annotated[Path, typer.Argument(help="The .xlsx or .csv file to write")],
+           kind: Annotated[str, typer.Option("--kind", help="faq, case or playbook")],
+           template: Annotated[bool, typer.Option("--template", help="Only the header row: a blank sheet to fill")] = False,
+           data_dir: DataDir = None) -> None:
+    """Write the knowledge of one kind as a sheet, in the columns `copilot ingest` reads back."""
+    count = _copilot(data_dir).export(kind, path, template=template)
+    console.print(f"wrote {path}" + ("" if template else f" ({count} {kind} items)"))
+
+
+@app.command()
+@handle_errors
+def init(folder: Annotated[Path, typer.Argument(help="The new knowledge folder")],
+         sample: Annotated[bool, typer.Option("--sample", help="Copy the demo pack (sample data) instead")] = False) -> None:
+    """Create a company knowledge folder; point COPILOT_KNOWLEDGE_DIR at it."""
+    from copilot.knowledge.workspace import init_workspace
+    from copilot.settings import bundled
+
+    written = init_workspace(folder, bundled("knowledge"), sample=sample)
+    console.print(f"created {folder} ({len(written)} files). Next:")
+    console.print(f"  export COPILOT_KNOWLEDGE_DIR={folder.resolve()}")
+    console.print(f"  copilot ingest {folder / 'templates' / 'faq.xlsx'}   # after filling it in, or your own sheets and documents")
 
 
 @app.command()
@@ -177,7 +228,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 @app.command()
 @handle_errors
-def serve(host: str = "127.0.0.1", port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+def serve(host: Annotated[Optional[str], typer.Option(help="Default: COPILOT_HOST or 127.0.0.1")] = None,
+          port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Default: COPILOT_PORT or 8000")] = None,
           workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
           data_dir: DataDir = None) -> None:
     """Run the HTTP API, the OpenAI-compatible endpoint and the web UI."""
@@ -186,6 +238,7 @@ def serve(host: str = "127.0.0.1", port: Annotated[int, typer.Option(min=1, max=
     import uvicorn
 
     settings = _settings(data_dir)
+    host, port = host or settings.host, port or settings.port
     if host not in LOOPBACK and not settings.api_keys:
         raise CopilotError(f"Refusing to serve on {host} without API keys: set COPILOT_API_KEYS "
                            '(e.g. \'{"<key>": "admin"}\') or bind to 127.0.0.1')
@@ -309,6 +362,7 @@ actions_app = typer.Typer(help="Proposed actions: list them, confirm or reject, 
                           no_args_is_help=True)
 app.add_typer(actions_app, name="actions")
 AsRole = Annotated[str, typer.Option("--as-role", help="Role you confirm as: sales | csm | support | admin")]
+ID_HELP = "The id from `actions list`: the full id or its first characters"
 
 
 def _print_action(action, json_out: bool) -> None:
@@ -328,22 +382,45 @@ def actions_list(status: Annotated[Optional[str], typer.Option(
                      help="proposed | approved | rejected | executing | executed | failed")] = None,
                  limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
                  data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
-    """Stored actions, newest first."""
+    """Stored actions, newest first; the id column is what `actions confirm` takes (--json: full ids)."""
+    from rich.table import Column
+
     records = _copilot(data_dir).action_runner.records(status=status, limit=limit)
     if json_out:
         _print_json([r.model_dump(mode="json") for r in records])
         return
-    table = Table("id", "status", "type", "summary", "proposed by", "decided by", "created")
+    if not records:
+        console.print("没有符合条件的操作 (no actions)")
+        return
+    short = _short_ids([r.id for r in records])
+    table = Table(Column("id", no_wrap=True), "status", "type", "summary", "proposed by", "decided by", "created")
     for r in records:
-        table.add_row(r.id, r.status, r.type, r.summary, r.proposed_by, r.decided_by or "", f"{r.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(short[r.id], r.status, r.type, r.summary, r.proposed_by, r.decided_by or "",
+                      f"{r.created_at:%Y-%m-%d %H:%M}")
     console.print(table)
+    console.print("[dim]确认或拒绝：copilot actions confirm <id> --approve | --reject（id 写前几位即可）[/dim]")
+
+
+def _short_ids(ids: list[str], minimum: int = 8) -> dict[str, str]:
+    """Each id cut to its first `minimum` characters, or more where listed ids share that start."""
+    import os.path
+
+    ordered = sorted(set(ids))
+    short = {}
+    for i, full in enumerate(ordered):
+        neighbours = ordered[max(i - 1, 0):i] + ordered[i + 1:i + 2]
+        shared = max((len(os.path.commonprefix([full, n])) for n in neighbours), default=0)
+        short[full] = full[:max(minimum, shared + 1)]
+    return short
 
 
 @actions_app.command("show")
 @handle_errors
-def actions_show(action_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+def actions_show(action_id: Annotated[str, typer.Argument(help=ID_HELP)], data_dir: DataDir = None,
+                 json_out: JsonFlag = False) -> None:
     """One action and its audit history."""
-    detail = _copilot(data_dir).action_runner.detail(action_id)
+    copilot = _copilot(data_dir)
+    detail = copilot.action_runner.detail(copilot.actions.resolve_id(action_id))
     _print_action(detail, json_out)
     if not json_out:
         for entry in detail.history:
@@ -352,7 +429,7 @@ def actions_show(action_id: str, data_dir: DataDir = None, json_out: JsonFlag = 
 
 @actions_app.command("confirm")
 @handle_errors
-def actions_confirm(action_id: str,
+def actions_confirm(action_id: Annotated[str, typer.Argument(help=ID_HELP)],
                     approve: Annotated[Optional[bool], typer.Option("--approve/--reject", help="The decision")] = None,
                     comment: Optional[str] = None, as_role: AsRole = "admin",
                     data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
@@ -362,14 +439,17 @@ def actions_confirm(action_id: str,
     if approve is None:
         raise typer.BadParameter("say --approve or --reject")
     decision = Decision(decision="approve" if approve else "reject", comment=comment)
-    _print_action(_copilot(data_dir).action_runner.confirm(action_id, decision, _actor(), as_role), json_out)
+    copilot = _copilot(data_dir)
+    _print_action(copilot.action_runner.confirm(copilot.actions.resolve_id(action_id), decision, _actor(), as_role), json_out)
 
 
 @actions_app.command("retry")
 @handle_errors
-def actions_retry(action_id: str, as_role: AsRole = "admin", data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+def actions_retry(action_id: Annotated[str, typer.Argument(help=ID_HELP)], as_role: AsRole = "admin",
+                  data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """Run an approved action again after a failure or an interrupted run."""
-    _print_action(_copilot(data_dir).action_runner.retry(action_id, _actor(), as_role), json_out)
+    copilot = _copilot(data_dir)
+    _print_action(copilot.action_runner.retry(copilot.actions.resolve_id(action_id), _actor(), as_role), json_out)
 
 
 def main() -> None:

@@ -100,6 +100,20 @@ feedback = sa.Table(
     sa.Column("comment", sa.Text),
 )
 
+knowledge_items = sa.Table(
+    "knowledge_items",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("origin", sa.String(1024), nullable=False, index=True),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("sheet_hash", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(128), nullable=False),
+)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from copilot import conversation
+from copilot import conversation, geo
 from copilot.conversation import Turn
 from copilot.knowledge.pack import Pack
 from copilot.models import Intent, Role, Slots
@@ -40,23 +40,10 @@ class _Examples:
 
 class IntentClassifier:
     def __init__(self, pack: Pack, example_vectors: np.ndarray, scope: ScopeModel | None = None) -> None:
-        self.pack = pack
         self.scope = scope
-        self.rules = pack.rules
         self._examples = _Examples([t for item in pack.intents for t in [item.task] * len(item.examples)],
                                    example_vectors)
-        gazetteer = pack.gazetteer
-        self._cities = sorted((gazetteer.get("cities") or {}), key=len, reverse=True)
-        self._provinces = sorted({p for ps in (gazetteer.get("regions") or {}).values() for p in ps}, key=len, reverse=True)
-        self._regions = sorted(gazetteer.get("regions") or {}, key=len, reverse=True)
-        self._industries = gazetteer.get("industries") or {}
-        self._situations = gazetteer.get("situations") or {}
-        situation_words = {w for words in self._situations.values() for w in words}
-        # Product names, plus their short forms ("收银" for 云铺收银) unless a short form is also a
-        # situation word ("连锁" describes the customer more often than the product).
-        self._products = {p["name"]: [p["name"]] + ([p["name"].removeprefix("云铺")] if p["name"].removeprefix("云铺")
-                                                      not in situation_words else [])
-                          for p in pack.vendor.get("products", [])}
+        self.use_pack(pack)
 
     @staticmethod
     def example_texts(pack: Pack) -> list[str]:
@@ -119,10 +106,30 @@ class IntentClassifier:
         task = max(votes, key=votes.get)
         return task, votes[task] / sum(votes.values()), False
 
+    def use_pack(self, pack: Pack) -> None:
+        """Read slots with this knowledge's words (called again when the knowledge changes)."""
+        self.pack = pack
+        self.rules = pack.rules
+        gazetteer = pack.gazetteer
+        self._cities = sorted((gazetteer.get("cities") or {}), key=len, reverse=True)
+        self._provinces = sorted({p for ps in (gazetteer.get("regions") or {}).values() for p in ps}, key=len, reverse=True)
+        self._regions = sorted(gazetteer.get("regions") or {}, key=len, reverse=True)
+        # Industries of the company's own cases join the gazetteer's (an industry is its own word).
+        self._industries = {**{name: [name] for name in pack.industries()}, **(gazetteer.get("industries") or {})}
+        self._situations = gazetteer.get("situations") or {}
+        situation_words = {w for words in self._situations.values() for w in words}
+        # Product names, plus their short forms ("收银" for 云铺收银) unless a short form is also a
+        # situation word ("连锁" describes the customer more often than the product).
+        self._products = {p["name"]: [p["name"]] + ([p["name"].removeprefix("云铺")] if p["name"].removeprefix("云铺")
+                                                      not in situation_words else [])
+                          for p in pack.vendor.get("products", [])}
+
     def mentions(self, text: str) -> dict[str, str]:
         """The words that set each slot group, e.g. {"place": "杭州", "industry": "面包", "tier": "年费5万"}."""
         lowered = text.lower()
         place = next((w for w in [*self._cities, *self._provinces, *self._regions] if w in text), None)
+        if place is None and (found := geo.find_places(text)):
+            place = found[0].name
         industry = next((max(hits, key=len) for words in self._industries.values()
                          if (hits := [w for w in words if w.lower() in lowered])), None)
         fee = _FEE.search(text) or _FEE_ALONE.search(text)
@@ -137,6 +144,10 @@ class IntentClassifier:
         city = next((c for c in self._cities if c in text), None)
         province = self.rules.province_for_city(city) if city else next(
             (p for p in self._provinces if p in text), None)
+        if city is None and province is None and (places := geo.find_places(text)):
+            # Any city or county of China, not only the gazetteer's.
+            place = places[0]
+            city, province = (None, place.province) if place.level == "province" else (place.name, place.province)
         region = self.rules.region_for_province(province) if province else next(
             (r for r in self._regions if r in text), None)
         industry = next((name for name, words in self._industries.items()

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+MAX_QUESTION_CHARS = 2000  # a question longer than this is refused, not truncated
+
 Role = Literal["sales", "csm", "support"]
 Kind = Literal["case", "faq", "playbook", "doc"]
 Task = Literal["find_cases", "draft_plan", "faq", "practice_question", "escalation", "out_of_scope"]

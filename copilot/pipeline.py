@@ -16,12 +16,13 @@ from copilot.compose import LlmComposer, TemplateComposer, renumber_citations
 from copilot.errors import InvalidInput
 from copilot.intent import IntentClassifier
 from copilot.knowledge.pack import Pack
-from copilot.models import (AskResponse, Classification, Customer, Draft, Evidence, Intent, ProposedActionOut, Role, SearchFilters,
+from copilot.matching import effective_weights, merge_customer, score_case
+from copilot.models import (MAX_QUESTION_CHARS, AskResponse, Classification, Customer, Draft, Evidence, Intent, ProposedActionOut, Role, SearchFilters,
                             SearchResult, Slots)
 from copilot.retrieve import HybridRetriever
 from copilot.rules import Grounding
+from copilot.workflows.plans import PlanCustomer, draft_plan, render_plan
 
-MAX_QUESTION_CHARS = 2000
 EVIDENCE_K = 6
 
 
@@ -107,22 +108,8 @@ def understand(deps: Deps, question: str, role: Role, customer: Customer | None,
     if deps.llm is not None and deps.llm_intent:
         intent = deps.llm.understand(query or question, intent)
     if customer is not None:
-        intent = intent.model_copy(update={"slots": merge_customer(deps, intent.slots, customer)})
+        intent = intent.model_copy(update={"slots": merge_customer(deps.pack.rules, intent.slots, customer)})
     return intent
-
-
-def merge_customer(deps: Deps, slots: Slots, customer: Customer) -> Slots:
-    """The explicit profile wins over what was guessed from the text."""
-    rules = deps.pack.rules
-    province = customer.province or rules.province_for_city(customer.city) or slots.province
-    tier = customer.tier or (rules.tier_for_fee(customer.annual_fee) if customer.annual_fee is not None else slots.tier)
-    return slots.model_copy(update={
-        "industry": customer.industry or slots.industry, "city": customer.city or slots.city,
-        "province": province, "region": rules.region_for_province(province) or slots.region,
-        "tier": tier, "annual_fee": customer.annual_fee if customer.annual_fee is not None else slots.annual_fee,
-        "situation": sorted(set(slots.situation) | set(customer.situation)),
-        "account_tier": tier if slots.account_tier is None or customer.tier or customer.annual_fee else slots.account_tier,
-    })
 
 
 def find(deps: Deps, question: str, intent: Intent, vector: Any,
@@ -144,8 +131,6 @@ def find(deps: Deps, question: str, intent: Intent, vector: Any,
 
 def plan_draft(deps: Deps, intent: Intent, evidence: list[Evidence], audiences: list[str] | None) -> Draft:
     """A joint success plan from what the question says about the customer."""
-    from copilot.workflows.plans import PlanCustomer, draft_plan, render_plan  # builds on this module
-
     slots = intent.slots
     customer = PlanCustomer(industry=slots.industry, city=slots.city, province=slots.province, tier=slots.tier,
                             annual_fee=slots.annual_fee, situation=slots.situation,
@@ -161,8 +146,6 @@ def match_peer_cases(deps: Deps, slots: Slots, evidence: list[Evidence], rerank:
     """Business rule: the best material is a peer from the same industry, place and size.
     Every case is scored by the case-matching facets (text similarity is one of them) and carries
     its plain-language reasons; for a case search, cases are re-ranked by that score and go first."""
-    from copilot.workflows.cases import effective_weights, score_case  # the workflow builds on this module
-
     rules = deps.pack.rules
     cases = [e for e in evidence if e.kind == "case" and deps.pack.case(e.source)]
     if not cases:

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from copilot import geo
+
 
 class SizeTier(BaseModel):
     name: str
@@ -40,6 +42,7 @@ class ActionPolicy(BaseModel):
     label: str = ""
     confirm_roles: list[str] = Field(default_factory=lambda: ["admin"])
     executors: list[str] = Field(default_factory=lambda: ["outbox"])
+    four_eyes: bool = Field(default=False, description="The proposer may not confirm it")
 
 
 class RoleRoute(BaseModel):
@@ -107,10 +110,17 @@ class Rules(BaseModel):
         return [t.name for t in sorted(self.size_tiers, key=lambda t: -t.min_fee)]
 
     def region_for_province(self, province: str | None) -> str | None:
-        return next((region for region, provinces in self.regions.items() if province in provinces), None)
+        found = next((region for region, provinces in self.regions.items() if province in provinces), None)
+        return found or (geo.region_of(province) if province else None)
 
     def province_for_city(self, city: str | None) -> str | None:
-        return self.cities.get(city or "")
+        """The gazetteer first (it may override), then every city and county of China."""
+        if not city:
+            return None
+        if city in self.cities:
+            return self.cities[city]
+        place = geo.lookup(city)
+        return place.province if place else None
 
     def role_route(self, role: str) -> RoleRoute:
         route = self.routing.get(role)

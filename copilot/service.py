@@ -3,7 +3,10 @@ pipeline stages. Built once per process (CLI command or API app); heavy parts lo
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -13,9 +16,15 @@ from copilot.db import engine_for
 from copilot.embeddings import Embedder, make_embedder
 from copilot.executors import build_executors
 from copilot.intent import IntentClassifier
+from copilot.errors import InvalidInput
 from copilot.knowledge.catalog import Catalog
-from copilot.knowledge.ingest import Indexer
+from copilot.knowledge.changes import KnowledgeExecutor
+from copilot.knowledge.importer import SHEET_SUFFIXES, SheetReport, import_sheet, sheet_origin
+from copilot.knowledge.ingest import IngestReport, Indexer, Progress, expand_paths
+from copilot.knowledge.items import ItemStore, KnowledgeItem, listing, overlay
 from copilot.knowledge.pack import Pack, load_pack
+from copilot.knowledge.parsers import SUPPORTED
+from copilot.knowledge.sheets import KINDS, write_table, write_template
 from copilot.pipeline import Deps
 from copilot.lexical import Speller, add_domain_words, vocabulary
 from copilot.normalize import normalize
@@ -23,6 +32,25 @@ from copilot.retrieve import Fusion, HybridRetriever
 from copilot.scope import ScopeModel
 from copilot.settings import Settings
 from copilot.vectorstore import VectorStore
+
+
+# How often a worker asks the database whether another one changed the knowledge items.
+KNOWLEDGE_CHECK_S = 0.5
+
+
+@dataclass
+class KnowledgeReport:
+    """What one `ingest` did: documents, spreadsheets, and the knowledge items' index."""
+
+    documents: IngestReport
+    sheets: list[SheetReport] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # sheets that could not be read
+    items: IngestReport | None = None
+    pruned: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.documents.failed or any(s.errors for s in self.sheets))
 
 
 class Copilot:
@@ -33,10 +61,111 @@ class Copilot:
         self.catalog = Catalog(self.engine)
         self.audit = AuditLog(self.engine)
         self.actions = ActionStore(self.engine, self.audit)
+        self.items = ItemStore(self.engine)
+        self._items_version = ""
+        self._items_checked = 0.0
+
+    @cached_property
+    def base_pack(self) -> Pack:
+        """The YAML files as shipped or written by the company (read-only here)."""
+        return load_pack(self.settings.knowledge_dir)
 
     @cached_property
     def pack(self) -> Pack:
-        return load_pack(self.settings.knowledge_dir)
+        """The effective knowledge: the YAML files with imported and edited items laid over."""
+        self._items_version = self.items.version()
+        return overlay(self.base_pack, self.items.all())
+
+    # Knowledge changes --------------------------------------------------------------------------
+    def refresh_knowledge(self, progress: Progress | None = None) -> IngestReport:
+        """Rebuild the effective knowledge from the stored items and bring the index in line."""
+        self._items_version = self.items.version()
+        pack = overlay(self.base_pack, self.items.all())
+        self.__dict__["pack"] = pack
+        if "deps" in self.__dict__:
+            self.deps.pack = pack
+        if "classifier" in self.__dict__:
+            self.classifier.use_pack(pack)
+        return self.indexer.sync_pack(pack, self.items.origins(), progress)
+
+    def refresh_if_changed(self) -> None:
+        """Pick up another worker's knowledge change (checked at most every KNOWLEDGE_CHECK_S)."""
+        now = time.monotonic()
+        if now - self._items_checked < KNOWLEDGE_CHECK_S or "pack" not in self.__dict__:
+            return
+        self._items_checked = now
+        if self.items.version() != self._items_version:
+            self.refresh_knowledge()
+
+    def ingest(self, paths: list[str], actor: str = "cli", prune: bool = False,
+               progress: Progress | None = None) -> KnowledgeReport:
+        """Documents and spreadsheets, files or folders. A sheet that cannot be read changes nothing;
+        a bad row is reported and the rest of its sheet loads."""
+        files, folders, skipped = expand_paths(paths, SUPPORTED | SHEET_SUFFIXES)
+        sheets = [(g, p) for g, p in files if p.suffix.lower() in SHEET_SUFFIXES]
+        documents = [(g, p) for g, p in files if p.suffix.lower() not in SHEET_SUFFIXES]
+        self.retriever  # the index holds the knowledge items before anything is added
+        report = KnowledgeReport(documents=self.indexer.ingest_files(documents, folders, skipped, progress))
+        for given, path in sheets:
+            try:
+                report.sheets.append(import_sheet(path, given, self.items, self.pack.rules, self.pack.industries(), actor))
+            except InvalidInput as exc:
+                report.failed.append((given, str(exc)))
+        seen = {sheet_origin(p) for _, p in sheets}
+        for origin, source in self.items.origins().items():
+            path = Path(origin.split(":", 1)[1])
+            walked = any(path.is_relative_to(folder) for folder in folders)
+            if origin not in seen and not path.exists() and (walked or prune):
+                self.items.remove_origin(origin)
+                report.pruned.append(source)
+        if prune:
+            report.pruned.extend(self.indexer.remove_documents(self.indexer.missing_documents()))
+        report.items = self.refresh_knowledge(progress)
+        self._audit_ingest(actor, report)
+        return report
+
+    def remove(self, paths: list[str], actor: str = "cli") -> list[str]:
+        """Take documents and spreadsheets out of the knowledge (the files themselves are left alone)."""
+        removed: list[str] = []
+        origins = self.items.origins()
+        for given in paths:
+            key = str(Path(given).resolve())
+            if sheet_origin(Path(given)) in origins:
+                self.items.remove_origin(sheet_origin(Path(given)))
+                removed.append(given)
+            elif self.indexer.remove_documents([key]):
+                removed.append(given)
+            else:
+                raise InvalidInput(f"{given}: not in the knowledge (see `copilot documents`)")
+        self.refresh_knowledge()
+        self.audit.record(actor, "knowledge_removed", None, {"sources": removed})
+        return removed
+
+    def knowledge_items(self) -> list[KnowledgeItem]:
+        """Every item, retired ones included, as the knowledge page lists them."""
+        return listing(self.base_pack, self.items.all())
+
+    def export(self, kind: str, path: Path, template: bool = False) -> int:
+        """Write the active items of one kind as a sheet in the import columns (a round trip)."""
+        if kind not in KINDS:
+            raise InvalidInput(f"Unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
+        if path.suffix.lower() not in SHEET_SUFFIXES:
+            raise InvalidInput(f"{path}: export writes .xlsx or .csv")
+        if template:
+            write_template(kind, path)  # type: ignore[arg-type]
+            return 0
+        items = [i.item for i in self.knowledge_items() if i.kind == kind and i.status == "active"]
+        write_table(kind, items, path)  # type: ignore[arg-type]
+        return len(items)
+
+    def _audit_ingest(self, actor: str, report: KnowledgeReport) -> None:
+        changed = {s.source: {"added": len(s.changes.added), "updated": len(s.changes.updated),
+                              "removed": len(s.changes.removed)} for s in report.sheets if s.changes.changed}
+        docs = report.documents
+        if changed or report.pruned or docs.added or docs.updated or docs.removed:
+            self.audit.record(actor, "knowledge_imported", None, {
+                "sheets": changed, "documents_added": docs.added, "documents_updated": docs.updated,
+                "documents_removed": docs.removed, "pruned": report.pruned})
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -62,7 +191,7 @@ class Copilot:
     @cached_property
     def retriever(self) -> HybridRetriever:
         speller = self.speller
-        self.indexer.sync_pack(self.pack)
+        self.indexer.sync_pack(self.pack, self.items.origins())
         rules = self.pack.rules.retrieval
         fusion = Fusion(method=rules.fusion, dense=rules.dense, words=rules.words, bigrams=rules.bigrams)
         return HybridRetriever(self.catalog, self.embedder, self.store,
@@ -105,8 +234,9 @@ class Copilot:
 
     @cached_property
     def action_runner(self) -> ActionRunner:
+        executors = {**build_executors(self.settings), "knowledge": KnowledgeExecutor(self.items, self.refresh_knowledge)}
         return ActionRunner(self.actions, lambda type_: self.pack.rules.action_policy(type_),
-                            build_executors(self.settings), lambda role: self.pack.rules.confirmable_actions(role))
+                            executors, lambda role: self.pack.rules.confirmable_actions(role))
 
     @cached_property
     def deps(self) -> Deps:

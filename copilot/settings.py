@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _bundled(name: str) -> Path:
+def bundled(name: str) -> Path:
     """Folder shipped with the project (source checkout) or inside the wheel."""
     in_checkout = PROJECT_ROOT / name
     return in_checkout if in_checkout.is_dir() else Path(__file__).resolve().parent / "_bundled" / name
@@ -22,8 +22,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COPILOT_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(default=Path("copilot-data"), description="Where the index and app data live")
-    knowledge_dir: Path = Field(default_factory=lambda: _bundled("knowledge"))
-    prompts_dir: Path = Field(default_factory=lambda: _bundled("prompts"))
+    knowledge_dir: Path = Field(default_factory=lambda: bundled("knowledge"))
+    prompts_dir: Path = Field(default_factory=lambda: bundled("prompts"))
+
+    # Where `copilot serve` (and `make run`) listens; --host / --port override these.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
 
     # App data: SQLite in the data dir unless a SQLAlchemy URL (e.g. Postgres) is given.
     database_url: str | None = None

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,7 +106,11 @@ def main() -> None:
         asyncio.run(load(url, [{"question": "预热", "role": "support"}] * 5, 1))  # lazy imports
         # Every request carries a fresh question (a suffix defeats the query-vector cache), so
         # each one pays the full query embedding, as a new question from a user does.
-        sequential = asyncio.run(load(url, fresh(payloads, 0), 1))
+        # The first pass meets cold per-passage caches (sentence features of each passage are
+        # computed the first time it is evidence); a server that has run a while has them warm.
+        # Both are reported; the goal is read on the warm pass.
+        cold = asyncio.run(load(url, fresh(payloads, 0), 1))
+        sequential = asyncio.run(load(url, fresh(payloads, 100), 1))
         levels = [asyncio.run(load(url, fresh(payloads * args.rounds, n), n)) for n in (1, 8, 32)]
     finally:
         proc.terminate()
@@ -119,6 +122,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average": os.getloadavg()},
         "mode": "template (no LLM)", "questions": len(payloads),
         "query_embedding_ms": {"p50": round(percentile(embed, 0.5), 1), "p95": round(floor_p95, 1)},
+        "sequential_cold": cold,
         "sequential": sequential,
         "concurrency": levels,
         "goal_p95_ms": round(1.5 * (floor_p95 + 20), 1),
@@ -126,7 +130,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2))
     print(f"query embedding p50 {result['query_embedding_ms']['p50']} ms, p95 {result['query_embedding_ms']['p95']} ms")
-    print(f"/api/ask sequential p50 {sequential['p50_ms']} ms, p95 {sequential['p95_ms']} ms "
+    print(f"/api/ask sequential, first pass p50 {cold['p50_ms']} ms, p95 {cold['p95_ms']} ms")
+    print(f"/api/ask sequential, warm p50 {sequential['p50_ms']} ms, p95 {sequential['p95_ms']} ms "
           f"(goal p95 < {result['goal_p95_ms']} ms)")
     for level in levels:
         print(f"{level['clients']:>3} clients: {level['throughput_rps']} req/s, p50 {level['p50_ms']} ms, "

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from copilot import evals, pipeline
-from copilot.retrieve import Fusion
 from copilot.service import Copilot
 from copilot.settings import PROJECT_ROOT, Settings
 

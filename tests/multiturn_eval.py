@@ -1,4 +1,4 @@
-"""Scores the multi-turn eval set (evals/dev/multiturn.yaml) through the real pipeline: a case
+"""Scores a multi-turn eval set (evals/dev/multiturn.yaml; evals/test/multiturn.yaml is held out) through the real pipeline: a case
 passes when the follow-up's intent matches `expect` and, where given, one of `expected_sources`
 (or `also_accept`) is among the top 5 retrieved passages.
 
@@ -18,6 +18,7 @@ from copilot import conversation, pipeline
 from copilot.models import Role
 
 MULTITURN = Path(__file__).resolve().parents[1] / "evals" / "dev" / "multiturn.yaml"
+MULTITURN_TEST = MULTITURN.parents[1] / "test" / "multiturn.yaml"  # held out: report it, never tune on it
 TOP_K = 5
 
 

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from copilot.errors import InvalidInput, NotFound
 from copilot.models import Customer, Slots
-from copilot.workflows.cases import (NOT_ENOUGH, CaseSearchRequest, OnepagerRequest, facet_scores, find_cases,
+from copilot.matching import facet_scores
+from copilot.workflows.cases import (NOT_ENOUGH, CaseSearchRequest, OnepagerRequest, find_cases,
                                      propose_onepager, render_onepager)
 from workflow_fixtures import real_copilot  # noqa: F401 - fixture
 

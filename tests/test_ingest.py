@@ -316,8 +316,8 @@ def test_cli_ingest_then_search_json(tmp_path, cli):
     ingested = cli("ingest", "docs", "--json")
     assert ingested.exit_code == 0, ingested.output
     report = json.loads(ingested.stdout)
-    assert report["added"] == ["docs/巡检.txt"] and report["failed"] == []
-    assert report["chunks"] >= 1
+    assert report["documents"]["added"] == ["docs/巡检.txt"] and report["documents"]["failed"] == []
+    assert report["documents"]["chunks"] >= 1
 
     searched = cli("search", "冷柜温度多久记录一次", "--json", "--k", "3")
     assert searched.exit_code == 0, searched.output
@@ -336,7 +336,7 @@ def test_cli_ingest_then_search_json(tmp_path, cli):
     assert faq_only["results"][0]["id"] == "faq-printer"
 
     unchanged = json.loads(cli("ingest", "docs", "--json").stdout)
-    assert unchanged["unchanged"] == ["docs/巡检.txt"] and unchanged["embedded"] == 0
+    assert unchanged["documents"]["unchanged"] == ["docs/巡检.txt"] and unchanged["documents"]["embedded"] == 0
 
 
 def test_cli_reports_broken_files_and_exits_nonzero(tmp_path, cli):
@@ -351,13 +351,15 @@ def test_cli_reports_broken_files_and_exits_nonzero(tmp_path, cli):
 
 @pytest.mark.parametrize(("args", "message"), [
     (("ingest", "missing-folder"), "No such file or folder: missing-folder"),
-    (("ingest", "notes.xlsx"), "unsupported file type"),
+    (("ingest", "notes.pptx"), "unsupported file type"),
+    (("ingest", "notes.xlsx"), "not a readable .xlsx"),
     (("search", "续费", "--tier", "巨型"), "巨型"),
     (("search", "续费", "--kind", "video"), "video"),
     (("search", "续费", "--k", "0"), "--k"),
 ])
 def test_cli_bad_input_exits_nonzero_with_a_message(tmp_path, cli, args, message):
     (tmp_path / "notes.xlsx").write_bytes(b"x")
+    (tmp_path / "notes.pptx").write_bytes(b"x")
     result = cli(*args)
     assert result.exit_code != 0
     assert message in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -11,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copilot import __version__
-from copilot.errors import CopilotError
+from copilot.errors import CopilotError, Lang, validation_summary_zh
 from copilot.service import Copilot
 from copilot.settings import Settings
 
@@ -45,7 +46,7 @@ def _include_optional(app: FastAPI) -> None:
     """Routers of the workflows and the web UI, when present."""
     import importlib
 
-    for name in ("copilot.api.workflows", "copilot.api.web"):
+    for name in ("copilot.api.workflows", "copilot.api.knowledge", "copilot.api.web"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -62,18 +63,52 @@ def error_body(message: str, type_: str, details: object | None = None) -> dict:
     return body
 
 
+def request_language(request: Request) -> Lang:
+    """English only when Accept-Language prefers it to Chinese; Chinese otherwise (the UI sends zh-CN)."""
+    weighted = []
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _, param = part.strip().lower().partition(";")
+        try:
+            weight = float(param.strip()[2:]) if param.strip().startswith("q=") else 1.0
+        except ValueError:
+            weight = 0.0
+        if weight > 0 and tag.split("-")[0] in ("zh", "en"):
+            weighted.append((weight, tag.split("-")[0]))
+    # sorted() is stable: among equal weights the first listed wins.
+    return sorted(weighted, key=lambda w: -w[0])[0][1] if weighted else "zh"  # type: ignore[return-value]
+
+
+# Chinese for the router's own errors (no such route, wrong method); other statuses keep the detail.
+ZH_HTTP = {404: "接口不存在：{path}", 405: "这个接口不支持 {method} 请求"}
+
+
+def _localized(request: Request, body: dict, status_code: int, headers: dict | None = None) -> JSONResponse:
+    lang = request_language(request)
+    return JSONResponse(body, status_code=status_code,
+                        headers={**(headers or {}), "Content-Language": "zh-CN" if lang == "zh" else "en"})
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CopilotError)
-    async def copilot_error(_request: Request, exc: CopilotError) -> JSONResponse:
-        return JSONResponse(error_body(str(exc), type(exc).__name__), status_code=exc.http_status)
+    async def copilot_error(request: Request, exc: CopilotError) -> JSONResponse:
+        message = exc.message_for(request_language(request))
+        return _localized(request, error_body(message, exc.code), exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        message = f"Invalid request: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-        return JSONResponse(error_body(message, "invalid_request_error", details), status_code=422)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in errors]
+        if request_language(request) == "zh":
+            message = validation_summary_zh(errors)
+        else:
+            first = details[0] if details else {"loc": [], "msg": "invalid request"}
+            message = f"Invalid request: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        return _localized(request, error_body(message, "invalid_request_error", details), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.detail), "http_error"), status_code=exc.status_code)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if (exc.status_code in ZH_HTTP and message == HTTPStatus(exc.status_code).phrase  # Starlette's default
+                and request_language(request) == "zh"):
+            message = ZH_HTTP[exc.status_code].format(path=request.url.path, method=request.method)
+        return _localized(request, error_body(message, "http_error"), exc.status_code, exc.headers)

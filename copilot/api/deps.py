@@ -34,7 +34,9 @@ class Principal:
 
 
 def get_copilot(request: Request) -> Copilot:
-    return request.app.state.copilot
+    copilot = request.app.state.copilot
+    copilot.refresh_if_changed()  # another worker may have imported or edited knowledge
+    return copilot
 
 
 def get_principal(request: Request) -> Principal:

@@ -13,13 +13,13 @@ from copilot import pipeline
 from copilot.api.deps import CopilotDep, PrincipalDep
 from copilot.conversation import Turn
 from copilot.feedback import FeedbackIn, gap_report, record_feedback
-from copilot.models import AskResponse, Customer, Kind, Role, SearchFilters, SearchResult, Tier
+from copilot.models import MAX_QUESTION_CHARS, AskResponse, Customer, Kind, Role, SearchFilters, SearchResult, Tier
 
 router = APIRouter()
 
 
 class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=pipeline.MAX_QUESTION_CHARS)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     role: Role = "support"
     customer: Customer | None = None
     history: list[str | Turn] = Field(
@@ -30,7 +30,7 @@ class AskRequest(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=pipeline.MAX_QUESTION_CHARS)
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int = Field(default=5, ge=1, le=50)
     kinds: list[Kind] | None = None
     industry: str | None = None
@@ -81,7 +81,7 @@ def audit(copilot: CopilotDep, principal: PrincipalDep,
 
 
 class PromoteRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=pipeline.MAX_QUESTION_CHARS)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     role: Role = "support"
     expected_sources: list[str] = Field(default_factory=list, description="Pack ids or document names")
     out_of_scope: bool = Field(default=False, description="The copilot should decline this question")

@@ -19,6 +19,8 @@ from copilot.errors import InvalidInput
 from copilot.knowledge.catalog import Catalog, content_hash, embedding_key, vector_id, vector_texts
 from copilot.knowledge.chunking import chunk_blocks, sentence_windows
 from copilot.knowledge.pack import PACK_DOC_PREFIX, Pack
+
+SHEET_PREFIX = "sheet:"  # index documents of spreadsheet rows: sheet:<resolved path>
 from copilot.knowledge.parsers import SUPPORTED, parse_file
 from copilot.lexical import lexicon_version, tokenize
 from copilot.models import Chunk
@@ -57,27 +59,46 @@ class Indexer:
         self._preloaded = False
 
     # The bundled pack --------------------------------------------------------------------
-    def sync_pack(self, pack: Pack) -> IngestReport:
-        """Keep the pack's items in the index; a no-op when nothing changed."""
+    def sync_pack(self, pack: Pack, sheet_sources: dict[str, str] | None = None,
+                  progress: Progress | None = None) -> IngestReport:
+        """Keep the knowledge items in the index, one index document per YAML file and per
+        spreadsheet; a no-op for every document whose items did not change."""
         started = time.perf_counter()
         report = IngestReport()
         self._preload_shipped_vectors()
         hashes = self.catalog.document_hashes()
-        groups: dict[str, list[Chunk]] = {"cases": [], "faqs": [], "playbooks": []}
+        groups: dict[str, list[Chunk]] = {PACK_DOC_PREFIX + name: [] for name in ("cases", "faqs", "playbooks")}
         for chunk in pack.chunks():
-            groups[chunk.doc_key.removeprefix(PACK_DOC_PREFIX)].append(chunk)
-        for name, chunks in groups.items():
-            key = PACK_DOC_PREFIX + name
+            groups.setdefault(chunk.doc_key, []).append(chunk)
+        for key, chunks in groups.items():
             # The tokenizer's domain words are part of what the index holds: new words re-tokenize.
             digest = content_hash("\n".join([lexicon_version(), *(c.model_dump_json() for c in chunks)]))
             if hashes.get(key) == digest:
                 report.unchanged.append(key)
                 continue
             (report.updated if key in hashes else report.added).append(key)
-            report.embedded += self._index(key, f"knowledge/{name}.yaml", "pack", name, digest, chunks)
+            if key.startswith(PACK_DOC_PREFIX):
+                name = key.removeprefix(PACK_DOC_PREFIX)
+                source, kind, title = f"knowledge/{name}.yaml", "pack", name
+            else:
+                source = (sheet_sources or {}).get(key, key.removeprefix(SHEET_PREFIX))
+                kind, title = "sheet", Path(source).name
+            report.embedded += self._index(key, source, kind, title, digest, chunks, progress)
             report.chunks += len(chunks)
+        for key in hashes:
+            if key.startswith(SHEET_PREFIX) and key not in groups:  # every row of the sheet is gone
+                self._remove(key)
+                report.removed.append(key)
         report.seconds = time.perf_counter() - started
         return report
+
+    def pending_vectors(self, pack: Pack) -> int:
+        """How many vectors a sync would embed (for a progress bar's total): texts of changed
+        documents that are not in the embedding cache."""
+        self._preload_shipped_vectors()
+        texts = [t for chunk in pack.chunks() for t in vector_texts(chunk)]
+        keys = {embedding_key(self.embedder.name, t) for t in texts}
+        return len(keys) - len(self.catalog.cached_vectors(keys))
 
     def shipped_vectors_path(self) -> Path | None:
         if self.embeddings_dir is None:
@@ -112,9 +133,14 @@ class Indexer:
 
     # User documents ---------------------------------------------------------------------
     def ingest(self, paths: list[str], progress: Progress | None = None) -> IngestReport:
+        files, folders, skipped = expand_paths(paths, SUPPORTED)
+        return self.ingest_files(files, folders, skipped, progress)
+
+    def ingest_files(self, files: list[tuple[str, Path]], folders: list[Path], skipped: list[str],
+                     progress: Progress | None = None) -> IngestReport:
+        """Index documents (as given, resolved); in the walked folders, drop documents whose file is gone."""
         started = time.perf_counter()
-        report = IngestReport()
-        files, folders, report.skipped = _expand(paths)
+        report = IngestReport(skipped=skipped)
         hashes = self.catalog.document_hashes()
         sources = {d["key"]: d["source"] for d in self.catalog.documents()}
         seen = set()
@@ -147,6 +173,18 @@ class Indexer:
                     report.removed.append(sources.get(key, key))
         report.seconds = time.perf_counter() - started
         return report
+
+    def remove_documents(self, keys: list[str]) -> list[str]:
+        """Drop documents from the index by key (the resolved path); returns their sources."""
+        sources = {d["key"]: d["source"] for d in self.catalog.documents() if d["kind"] == "doc"}
+        gone = [k for k in keys if k in sources]
+        for key in gone:
+            self._remove(key)
+        return [sources[k] for k in gone]
+
+    def missing_documents(self) -> list[str]:
+        """Keys of indexed documents whose file no longer exists."""
+        return [d["key"] for d in self.catalog.documents() if d["kind"] == "doc" and not Path(d["key"]).exists()]
 
     # Shared steps -----------------------------------------------------------------------
     def _index(self, key: str, source: str, kind: str, title: str, digest: str, chunks: list[Chunk],
@@ -198,8 +236,8 @@ def _store_meta(chunk: Chunk) -> dict[str, str | int | float | bool]:
     return meta
 
 
-def _expand(paths: list[str]) -> tuple[list[tuple[str, Path]], list[Path], list[str]]:
-    """Files to ingest (as given, resolved), the folders that were walked, and skipped files."""
+def expand_paths(paths: list[str], suffixes: set[str]) -> tuple[list[tuple[str, Path]], list[Path], list[str]]:
+    """Files to read (as given, resolved), the folders that were walked, and skipped files."""
     files: list[tuple[str, Path]] = []
     folders: list[Path] = []
     skipped: list[str] = []
@@ -211,14 +249,14 @@ def _expand(paths: list[str]) -> tuple[list[tuple[str, Path]], list[Path], list[
         if path.is_dir():
             folders.append(path.resolve())
             for child in sorted(path.rglob("*")):
-                if not child.is_file() or child.name.startswith("."):
+                if not child.is_file() or child.name.startswith((".", "~$")):  # ~$: Office lock files
                     continue
-                if child.suffix.lower() in SUPPORTED:
+                if child.suffix.lower() in suffixes:
                     files.append((str(child), child.resolve()))
                 else:
                     skipped.append(str(child))
-        elif path.suffix.lower() not in SUPPORTED:
-            raise InvalidInput(f"{given}: unsupported file type (supported: {', '.join(sorted(SUPPORTED))})")
+        elif path.suffix.lower() not in suffixes:
+            raise InvalidInput(f"{given}: unsupported file type (supported: {', '.join(sorted(suffixes))})")
         else:
             files.append((given, path.resolve()))
     return files, folders, skipped

@@ -7,7 +7,7 @@ FAQ must not take the case library down with it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,17 @@ class Pack:
     vendor: dict[str, Any] = field(default_factory=dict)
     glossary: dict[str, list[str]] = field(default_factory=dict)
     issues: list[LoadIssue] = field(default_factory=list)
+    # Index document of items that do not come from the YAML files (a spreadsheet's rows).
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def with_items(self, cases: list[Case], faqs: list[Faq], playbooks: list[Playbook],
+                   origins: dict[str, str]) -> "Pack":
+        return replace(self, cases=cases, faqs=faqs, playbooks=playbooks, origins=origins)
+
+    def industries(self) -> list[str]:
+        """Every industry the knowledge knows: the gazetteer's and those of the cases."""
+        known = list(self.gazetteer.get("industries") or {})
+        return known + sorted({c.industry for c in self.cases} - set(known))
 
     def case(self, case_id: str) -> Case | None:
         return next((c for c in self.cases if c.id == case_id), None)
@@ -76,10 +87,14 @@ class Pack:
                 + [c.summary for c in self.cases])
 
     def chunks(self) -> list[Chunk]:
-        """Every pack item as one passage; the item id is its source."""
-        return ([_case_chunk(c, self.rules) for c in self.cases]
-                + [_faq_chunk(f) for f in self.faqs]
-                + [_playbook_chunk(p) for p in self.playbooks])
+        """Every item as one passage; the item id is its source. An item from a spreadsheet
+        belongs to that sheet's index document, the others to their YAML file's."""
+        chunks = ([_case_chunk(c, self.rules) for c in self.cases]
+                  + [_faq_chunk(f) for f in self.faqs]
+                  + [_playbook_chunk(p) for p in self.playbooks])
+        for chunk in chunks:
+            chunk.doc_key = self.origins.get(chunk.id, chunk.doc_key)
+        return chunks
 
 
 def load_pack(knowledge_dir: Path) -> Pack:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from copilot.errors import InvalidInput
 from copilot.normalize import normalize
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
 
@@ -80,28 +85,89 @@ def _text_blocks(text: str) -> list[Block]:
     return blocks
 
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+# Front matter (YAML between "---" fences) at the very top is metadata, not content.
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n.*?\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+# Paragraphs inside one list item join into one block; nested structures get their own.
+_ITEM_BREAKERS = {"paragraph_open", "paragraph_close", "inline", "list_item_close"}
+# CommonMark does not close "**" next to CJK punctuation (的**“重点”**客户); strip such leftover pairs,
+# but not between ASCII digits or letters (2**10).
+_LEFTOVER_STRONG = re.compile(r"(?<![0-9A-Za-z])(\*\*|__)(?=\S)(.+?)(?<=\S)\1(?![0-9A-Za-z])")
+_HIDE_CODE_MARKS = str.maketrans("*_", "\ue000\ue001")  # code spans are exempt from that cleanup
+_SHOW_CODE_MARKS = str.maketrans("\ue000\ue001", "*_")
+
+
+@lru_cache(maxsize=1)
+def _markdown_parser():
+    from markdown_it import MarkdownIt
+
+    # Indented code is off: business documents indent paragraphs far more often than code.
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).disable("code")
 
 
 def _markdown_blocks(text: str) -> list[Block]:
-    blocks, paragraph = [], []
+    """Markdown via markdown-it: headings keep their level; items, quotes, code and table rows are body."""
+    tokens = _markdown_parser().parse(_FRONT_MATTER.sub("", text, count=1))
+    blocks: list[Block] = []
+    items: list[tuple[int, list[str]]] = []  # (level, paragraphs) of each open list item
+    cells: list[str] = []
 
-    def flush() -> None:
-        if paragraph:
-            blocks.append(Block(" ".join(paragraph)))
-            paragraph.clear()
+    def flush_item() -> None:
+        if items and items[-1][1]:
+            blocks.append(Block(" ".join(items[-1][1])))
+            items[-1][1].clear()
 
-    for line in text.splitlines():
-        match = _MD_HEADING.match(line.strip())
-        if match:
-            flush()
-            blocks.append(Block(match.group(2).strip(), len(match.group(1))))
-        elif not line.strip():
-            flush()
-        else:
-            paragraph.append(line.strip().lstrip("-*> ").strip())
-    flush()
+    for i, token in enumerate(tokens):
+        if token.block and token.type not in _ITEM_BREAKERS:
+            flush_item()
+        opener = tokens[i - 1] if i else token
+        if token.type == "list_item_open":
+            items.append((token.level, []))
+        elif token.type == "list_item_close":
+            flush_item()
+            items.pop()
+        elif token.type == "inline" and opener.type == "heading_open":
+            blocks.append(Block(_inline_text(token), int(opener.tag[1])))
+        elif token.type == "inline" and opener.type in {"th_open", "td_open"}:
+            cells.append(_inline_text(token))
+        elif token.type == "inline" and items and opener.level == items[-1][0] + 1:
+            items[-1][1].append(_inline_text(token))
+        elif token.type == "inline":
+            blocks.append(Block(_inline_text(token)))
+        elif token.type == "tr_close":
+            blocks.append(Block(" | ".join(cells)))
+            cells = []
+        elif token.type == "fence":
+            blocks.append(Block(token.content.rstrip("\n")))
+        elif token.type == "html_block":
+            blocks.append(Block(_html_text(token.content)))
     return blocks
+
+
+def _inline_text(token: Token) -> str:
+    """Plain text of an inline token: markup, images and raw HTML tags dropped, link text kept."""
+    parts: list[str] = []
+    children = token.children or []
+    for i, child in enumerate(children):
+        if child.type == "text":
+            parts.append(child.content)
+        elif child.type == "code_inline":
+            parts.append(child.content.translate(_HIDE_CODE_MARKS))
+        elif child.type in {"softbreak", "hardbreak"}:
+            parts.append(" ")
+        elif child.markup.startswith("*") and _between_digits(parts, children[i + 1:]):
+            parts.append(child.markup)  # 7*24小时, 5*8: a times sign, not emphasis
+    return _LEFTOVER_STRONG.sub(r"\2", "".join(parts)).translate(_SHOW_CODE_MARKS).strip()
+
+
+def _between_digits(before: list[str], after: list[Token]) -> bool:
+    following = after[0].content if after and after[0].type == "text" else ""
+    return bool(before) and before[-1][-1:].isdigit() and following[:1].isdigit()
+
+
+def _html_text(html: str) -> str:
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(html, "html.parser").get_text(" ", strip=True)
 
 
 def _html_blocks(raw: bytes) -> list[Block]:

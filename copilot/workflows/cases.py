@@ -1,13 +1,6 @@
-"""Sales: peer cases for a prospect, ranked by the facets in rules.yaml `case_matching`, each
-with why it matched, the peer's numbers, and a value estimate drawn from the good matches.
-
-Scoring: each facet scores 0..1 (industry: same or not; location: city, else province, else
-region, at the rules' levels; tier: same, or the adjacent-tier credit; situation: the share of
-the prospect's tags the case shares; semantic: the case's text-search score relative to the
-best one). A facet the prospect says nothing about is left out and the weights of the others
-renormalise, so the score is "how well the case fits what we know". The breakdown holds each
-facet's contribution; the contributions add up to the score.
-"""
+"""Sales: peer cases for a prospect, ranked by the facets in rules.yaml `case_matching` (scored
+in `copilot.matching`), each with why it matched, the peer's numbers, and a value estimate
+drawn from the good matches."""
 
 from __future__ import annotations
 
@@ -20,14 +13,13 @@ from pydantic import BaseModel, Field, model_validator
 from copilot.actions import ActionStore
 from copilot.compose import Prompts
 from copilot.errors import InvalidInput, NotFound
-from copilot.knowledge.schema import Case, Result
-from copilot.models import Customer, ProposedActionOut, SearchFilters, Slots
+from copilot.knowledge.schema import Result
+from copilot.matching import CaseMatch, effective_weights, facet_scores, merge_customer, score_case
+from copilot.models import MAX_QUESTION_CHARS, Customer, ProposedActionOut, SearchFilters, Slots
 from copilot.normalize import normalize
-from copilot.pipeline import MAX_QUESTION_CHARS, merge_customer
 from copilot.rules import Rules
 from copilot.workflows import WorkflowDeps
 
-FACETS = ("industry", "location", "tier", "situation", "semantic")
 NOT_ENOUGH = "没有足够相近的案例，以下是最接近的备选。"
 
 
@@ -41,29 +33,6 @@ class CaseSearchRequest(BaseModel):
         if not (self.query or "").strip() and self.profile is None:
             raise ValueError("give a query, a profile, or both")
         return self
-
-
-class CaseView(BaseModel):
-    id: str
-    company: str
-    industry: str
-    city: str
-    province: str
-    tier: str
-    annual_fee: int
-    products: list[str]
-    situation: list[str]
-    summary: str
-    results: list[Result]
-    time_to_first_value_days: int
-
-
-class CaseMatch(BaseModel):
-    case: CaseView
-    score: float
-    breakdown: dict[str, float] = Field(description="Each facet's contribution; they add up to the score")
-    why: list[str]
-    good_match: bool
 
 
 class MetricEstimate(BaseModel):
@@ -127,15 +96,7 @@ def find_cases(deps: WorkflowDeps, request: CaseSearchRequest, audiences: list[s
 def understand(deps: WorkflowDeps, text: str, profile: Customer | None) -> Slots:
     """Slots from the free text, overridden by whatever the explicit profile says."""
     slots = deps.classifier.slots(normalize(text)) if text else Slots()
-    return merge_customer(deps, slots, profile) if profile is not None else slots  # type: ignore[arg-type]
-
-
-def effective_weights(rules: Rules, slots: Slots, has_text: bool) -> dict[str, float]:
-    known = {"industry": bool(slots.industry), "location": bool(slots.city or slots.province or slots.region),
-             "tier": bool(slots.tier), "situation": bool(slots.situation), "semantic": has_text}
-    weights = {f: float(rules.case_matching.weights.get(f, 0.0)) for f in FACETS if known[f]}
-    total = sum(weights.values())
-    return {f: w / total for f, w in weights.items() if w > 0} if total > 0 else {}
+    return merge_customer(deps.pack.rules, slots, profile) if profile is not None else slots  # type: ignore[arg-type]
 
 
 def text_similarity(deps: WorkflowDeps, text: str, audiences: list[str] | None, k: int) -> dict[str, float]:
@@ -143,54 +104,6 @@ def text_similarity(deps: WorkflowDeps, text: str, audiences: list[str] | None, 
     found = deps.retriever.search(text, k=max(k, 1), filters=SearchFilters(kinds=["case"], audiences=audiences))
     top = max((e.score for e in found.results), default=0.0)
     return {e.source: e.score / top for e in found.results} if top > 0 else {}
-
-
-def score_case(rules: Rules, slots: Slots, case: Case, semantic: float, weights: dict[str, float]) -> CaseMatch:
-    facets, why = facet_scores(rules, slots, case, semantic)
-    breakdown = {f: round(weights.get(f, 0.0) * facets[f], 4) for f in FACETS}
-    score = round(sum(weights.get(f, 0.0) * facets[f] for f in FACETS), 4)
-    return CaseMatch(case=case_view(rules, case), score=score, breakdown=breakdown, why=why,
-                     good_match=score >= rules.case_matching.good_match)
-
-
-def facet_scores(rules: Rules, slots: Slots, case: Case, semantic: float) -> tuple[dict[str, float], list[str]]:
-    """Each facet's similarity (0..1) and the plain-language reasons."""
-    matching = rules.case_matching
-    levels = matching.location_levels
-    scores = dict.fromkeys(FACETS, 0.0)
-    why: list[str] = []
-    if slots.industry and slots.industry == case.industry:
-        scores["industry"] = 1.0
-        why.append(f"同行业（{case.industry}）")
-    if slots.city and slots.city == case.city:
-        scores["location"] = levels.get("city", 1.0)
-        why.append(f"同城（{case.city}）")
-    elif slots.province and slots.province == case.province:
-        scores["location"] = levels.get("province", 0.6)
-        why.append(f"同省（{case.province}）")
-    elif slots.region and slots.region == rules.region_for_province(case.province):
-        scores["location"] = levels.get("region", 0.3)
-        why.append(f"同区域（{slots.region}）")
-    case_tier = rules.tier_for_fee(case.annual_fee)
-    if slots.tier and slots.tier == case_tier:
-        scores["tier"] = 1.0
-        why.append(f"同规模（{case_tier}）")
-    elif slots.tier and rules.adjacent_tiers(slots.tier, case_tier):
-        scores["tier"] = matching.adjacent_tier_credit
-        why.append(f"相邻规模（{case_tier}）")
-    shared = [s for s in slots.situation if s in case.situation]
-    if slots.situation and shared:
-        scores["situation"] = len(shared) / len(slots.situation)
-        why.append(f"相似情境（{'、'.join(shared)}）")
-    scores["semantic"] = max(0.0, min(1.0, semantic))
-    if semantic >= rules.case_workflow.similar_text:
-        why.append("描述相近")
-    return scores, why
-
-
-def case_view(rules: Rules, case: Case) -> CaseView:
-    return CaseView(**case.model_dump(include=set(CaseView.model_fields) - {"tier"}),
-                    tier=rules.tier_for_fee(case.annual_fee))
 
 
 # Value estimate ------------------------------------------------------------------------------------
@@ -254,7 +167,7 @@ def render_onepager(deps: WorkflowDeps, prompts: Prompts, request: OnepagerReque
         raise NotFound(f"No case with id {request.case_id!r}: find one with POST /api/cases/search")
     why: list[str] = []
     if request.prospect is not None:
-        slots = merge_customer(deps, Slots(), request.prospect)  # type: ignore[arg-type]
+        slots = merge_customer(rules, Slots(), request.prospect)  # type: ignore[arg-type]
         why = facet_scores(rules, slots, case, 0.0)[1]
     return prompts.render(
         "onepager.md.j2", vendor=deps.pack.vendor.get("vendor", ""), case=case, tier=rules.tier_for_fee(case.annual_fee),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import calendar
 import operator
+import re
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -140,6 +141,8 @@ class SuccessPlan(BaseModel):
     milestones: list[Milestone]
     quick_wins: list[QuickWin]
     owners: list[Owner]
+    other_people: list[KeyPerson] = Field(default_factory=list,
+                                          description="Key people whose title fits no role in the plan: still listed")
     cadence: Cadence
     leading_indicators: list[str]
     renewal_indicators: list[Indicator]
@@ -184,13 +187,15 @@ def build_plan(pack: Pack, customer: PlanCustomer, tier: str, signing: date, pee
                   for q, score in select_quick_wins(templates, outcomes, customer.products)]
     first = min(outcomes, key=lambda o: int(o["first_value_days"]))
     bought = set(customer.products) or {p for o in outcomes for p in o.get("products") or []}
+    plan_owners = owners(pack, people, milestones, quick_wins, tier_info)
+    placed = {(o.side, o.person) for o in plan_owners if o.person}
     return SuccessPlan(
         customer=customer, tier=tier, style=str(tier_info["style"]), outcomes=[o["key"] for o in outcomes],
         desired_outcome="；".join(o["desired_outcome"] for o in outcomes),
         first_value=FirstValue(description=first["first_value"], days=int(first["first_value_days"]),
                                date=signing + timedelta(days=int(first["first_value_days"])), outcome=first["key"]),
         milestones=milestones, quick_wins=quick_wins,
-        owners=owners(pack, people, milestones, quick_wins, tier_info),
+        owners=plan_owners, other_people=[p for p in customer.key_people if (p.side, p.name) not in placed],
         cadence=cadence(pack, tier, tier_info, signing),
         leading_indicators=_unique(i for o in outcomes for i in o.get("leading_indicators") or []),
         renewal_indicators=[Indicator(**{k: str(v) for k, v in i.items()}) for i in templates.get("renewal_indicators") or []
@@ -370,6 +375,34 @@ def add_months(day: date, months: int) -> date:
 
 def _unique(items) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+# The customer's name in a chat question -----------------------------------------------------------
+_NAME = r"[^\t\n\r，,。．.；;：:！!？?、（）()「」『』“”\"'《》【】\[\]给帮为替的份个]{2,30}?"
+_OPEN, _CLOSE = r"[「『“\"《]?", r"[」』”\"》]?"
+_NOTE = r"\s*(?:[（(][^）)]*[）)])?\s*"  # "麦香坊（杭州烘焙连锁，年费18万）"
+_NAME_PATTERNS = [re.compile(p) for p in (
+    # 帮麦香坊（…）出一份成功计划 / 给客户「麦香坊」做个计划
+    rf"(?:帮|给|为|替)我?(?:给|为)?\s*(?:客户)?{_OPEN}({_NAME}){_CLOSE}{_NOTE}"
+    r"(?:出|做|写|起草|草拟|拟|定|制定|准备|整理|生成|弄|搞|列)[^，,。；;！!？?]*?(?:计划|规划|方案|plan)",
+    # 麦香坊的成功计划 / 做一份麦香坊的客户成功计划
+    rf"(?:^|[\s，,。；;：:！!？?、帮给为替份个])\s*{_OPEN}({_NAME}){_CLOSE}{_NOTE}的(?:联合)?(?:客户)?成功计划",
+    # 客户叫麦香坊，… / 客户：麦香坊
+    rf"客户(?:名称|名字|名|叫|是|\s*[:：])\s*[:：]?\s*{_OPEN}({_NAME}){_CLOSE}(?=[（(，,。；;！!？?\s]|$)",
+)]
+# Words that make a phrase a description ("杭州一家年费18万的烘焙连锁"), not a name.
+_NOT_A_NAME = re.compile(r"^(?:我|你|您|他|她|它|咱|这|那|该|某|本|每|各|新签|刚签)|[一这那某几哪]家|"
+                         r"\d\s*(?:万|千|家|店|元|块)|年费|(?:客户|商户|商家|连锁|门店|店铺|计划)$")
+
+
+def customer_name_from_text(text: str) -> str | None:
+    """The customer's name when a chat question gives one ("帮麦香坊（…）出一份成功计划" -> 麦香坊), else None."""
+    for pattern in _NAME_PATTERNS:
+        for found in pattern.finditer(text or ""):
+            name = found.group(1).strip()
+            if len(name) >= 2 and not _NOT_A_NAME.search(name):
+                return name
+    return None
 
 
 # Export and actions --------------------------------------------------------------------------------

@@ -39,7 +39,9 @@ const Copilot = (() => {
   }
 
   function headers(json = true) {
-    const h = json ? { "Content-Type": "application/json" } : {};
+    // Errors come back in Chinese whatever the browser's own language is.
+    const h = { "Accept-Language": "zh-CN" };
+    if (json) h["Content-Type"] = "application/json";
     const key = localStorage.getItem(KEY_STORAGE);
     if (key) h.Authorization = `Bearer ${key}`;
     return h;

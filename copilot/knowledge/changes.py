@@ -1,0 +1,57 @@
+"""Changes to published knowledge go through the action inbox: an edit, a retirement or a
+restore is proposed by one person and applied when a second one confirms it (rules.yaml
+`actions.change_knowledge`, four-eyes). The executor applies it to the stored items and brings
+the index in line; applying the same action twice stores the same thing (idempotent)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from copilot.actions import ActionStore
+from copilot.errors import InvalidInput
+from copilot.knowledge.items import ItemStore, KnowledgeItem, parse_item, pack_origin
+from copilot.models import ProposedActionOut
+
+ACTION_TYPE = "change_knowledge"
+Change = Literal["edit", "retire", "restore"]
+VERBS = {"edit": "修改", "retire": "下架", "restore": "恢复"}
+
+
+def propose_change(actions: ActionStore, current: KnowledgeItem, change: Change, data: dict[str, Any] | None,
+                   actor: str, role: str, reason: str | None = None) -> ProposedActionOut:
+    """Validate the change now (a bad edit is refused before anyone is asked to confirm it)."""
+    if change == "edit":
+        if data is None:
+            raise InvalidInput("An edit needs the item's new fields")
+        edited = parse_item(current.kind, {**data, "id": current.id})
+        payload = edited.model_dump(mode="json")
+    else:
+        if (change == "retire") == (current.status == "retired"):
+            raise InvalidInput(f"{current.id} is already {'retired' if change == 'retire' else 'active'}")
+        payload = current.item.model_dump(mode="json")
+    title = getattr(current.item, "question", None) or getattr(current.item, "title", None) or \
+        getattr(current.item, "company", current.id)
+    arguments = {"item_id": current.id, "kind": current.kind, "change": change, "origin": current.origin,
+                 "source": current.source, "data": payload, "before": current.item.model_dump(mode="json"),
+                 "reason": reason}
+    return actions.propose(ACTION_TYPE, f"{VERBS[change]}知识「{str(title)[:40]}」", arguments, actor, role)
+
+
+class KnowledgeExecutor:
+    name = "knowledge"
+
+    def __init__(self, items: ItemStore, refresh: Callable[[], Any]) -> None:
+        self.items = items
+        self.refresh = refresh
+
+    def run(self, action: dict[str, Any]) -> dict[str, Any]:
+        args = action.get("arguments") or {}
+        item = parse_item(args["kind"], args["data"])
+        status = "retired" if args["change"] == "retire" else "active"
+        # An edited YAML item stays in its YAML file's index document; a sheet row stays in its sheet.
+        origin = args.get("origin") or pack_origin(args["kind"])
+        self.items.save(item, status, actor=str(action.get("decided_by") or action.get("proposed_by")),
+                        origin=origin, source=args.get("source") or origin)
+        self.refresh()
+        return {"item_id": item.id, "status": status}
