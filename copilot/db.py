@@ -135,8 +135,21 @@ def engine_for(url: str) -> Engine:
     return engine
 
 
+def head_revision() -> str:
+    """The newest migration's id (files are named <id>_<what>.py, ids in order)."""
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration."""
+    """Bring the schema to the newest migration. An up-to-date database is recognised with one
+    query, without loading Alembic (a third of a second on every CLI command)."""
+    try:
+        with engine.connect() as conn:
+            current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        if current == head_revision():
+            return
+    except sa.exc.DBAPIError:
+        pass  # a new database: no version table yet
     from alembic import command
     from alembic.config import Config
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, Field
 
+from copilot.knowledge.pack import SAFE_LOADER
 from copilot.errors import InvalidInput
 from copilot.models import Evidence, Role
 from copilot.retrieve import Fusion
@@ -90,7 +91,7 @@ def load_questions(paths: list[Path]) -> list[EvalQuestion]:
     questions: list[EvalQuestion] = []
     seen: set[str] = set()
     for file in files:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
         split = file.parent.name if file.parent.name in (*SPLITS, "benchmark") else \
             ("promoted" if file.name == PROMOTED_FILE else "dev")
         for raw in data.get("questions") or []:
@@ -253,7 +254,7 @@ def promote(data_dir: Path, question: EvalQuestion) -> Path:
     """Append a real frontline question to the deployment's own eval set."""
     path = data_dir / "evals" / PROMOTED_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) if path.exists() else None
     questions = (data or {}).get("questions") or []
     if any(q.get("question") == question.question and q.get("role") == question.role for q in questions):
         return path

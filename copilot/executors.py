@@ -73,10 +73,14 @@ def envelope(action: dict[str, Any]) -> dict[str, Any]:
 
 def write_atomically(path: Path, content: str) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    write_bytes_atomically(path, content.encode("utf-8"))
+
+
+def write_bytes_atomically(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "wb") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())

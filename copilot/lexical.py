@@ -85,7 +85,6 @@ class Speller:
     def __init__(self, vocabulary: Counter[str], min_count_short: int = 3) -> None:
         from pypinyin import lazy_pinyin
 
-        self._pinyin = lazy_pinyin
         words = {w: n for w, n in vocabulary.items() if 2 <= len(w) <= 6 and _CJK_RUN.fullmatch(w)}
         self._known = set(words)
         self._by_sound: dict[tuple[str, ...], str] = {}
@@ -102,7 +101,9 @@ class Speller:
     def _correct_run(self, run: str) -> str:
         if len(run) < 2:
             return run
-        sounds = self._pinyin(run)
+        from pypinyin import lazy_pinyin  # imported at first use: a speller loaded from cache may never need it
+
+        sounds = lazy_pinyin(run)
         if len(sounds) != len(run):
             return run
         dictionary = _jieba().dt.FREQ

@@ -21,7 +21,7 @@ from copilot.models import (MAX_QUESTION_CHARS, AskResponse, Classification, Cus
                             SearchResult, Slots)
 from copilot.retrieve import HybridRetriever
 from copilot.rules import Grounding
-from copilot.workflows.plans import PlanCustomer, draft_plan, render_plan
+from copilot.workflows.plans import PlanCustomer, customer_name_from_text, draft_plan, render_plan
 
 EVIDENCE_K = 6
 
@@ -54,7 +54,7 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     choices = likely_questions(evidence, grounded)
     if intent.task == "draft_plan" and (intent.slots.industry or intent.slots.tier):
         # Deliver a usable result: the full plan, not advice about plans (and no answer drafted to be thrown away).
-        draft, grounded, choices = plan_draft(deps, intent, evidence, audiences), True, []
+        draft, grounded, choices = plan_draft(deps, intent, evidence, audiences, question), True, []
     elif grounded and (options := vague_choices(query, evidence)):
         # Too little said to pick one answer: let the person choose rather than guess.
         draft, choices = Draft(answer=deps.composer.prompts.render("choose.md.j2", choices=options),
@@ -129,10 +129,12 @@ def find(deps: Deps, question: str, intent: Intent, vector: Any,
     return evidence[:k], found
 
 
-def plan_draft(deps: Deps, intent: Intent, evidence: list[Evidence], audiences: list[str] | None) -> Draft:
+def plan_draft(deps: Deps, intent: Intent, evidence: list[Evidence], audiences: list[str] | None,
+               question: str = "") -> Draft:
     """A joint success plan from what the question says about the customer."""
     slots = intent.slots
-    customer = PlanCustomer(industry=slots.industry, city=slots.city, province=slots.province, tier=slots.tier,
+    customer = PlanCustomer(name=customer_name_from_text(question), industry=slots.industry, city=slots.city,
+                            province=slots.province, tier=slots.tier,
                             annual_fee=slots.annual_fee, situation=slots.situation,
                             goals=slots.situation + ([slots.product] if slots.product else []))
     plan = draft_plan(deps, customer, audiences)

@@ -11,9 +11,6 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 
 from copilot.embeddings import Embedder
 from copilot.knowledge.catalog import Catalog, embedding_key
@@ -328,18 +325,3 @@ def _where(filters: SearchFilters) -> dict[str, Any] | None:
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-class CopilotRetriever(BaseRetriever):
-    """The hybrid retriever as a LangChain retriever."""
-
-    retriever: Any
-    k: int = 5
-    filters: SearchFilters | None = None
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        found = self.retriever.search(query, k=self.k, filters=self.filters)
-        return [Document(page_content=e.text, id=e.id,
-                         metadata={"id": e.id, "kind": e.kind, "source": e.source, "title": e.title,
-                                   "score": e.score})
-                for e in found.results]

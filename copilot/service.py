@@ -3,6 +3,7 @@ pipeline stages. Built once per process (CLI command or API app); heavy parts lo
 
 from __future__ import annotations
 
+import pickle
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,10 +15,10 @@ from copilot.actions import ActionRunner, ActionStore, AuditLog
 from copilot.compose import LlmComposer, Prompts, TemplateComposer
 from copilot.db import engine_for
 from copilot.embeddings import Embedder, make_embedder
-from copilot.executors import build_executors
+from copilot.executors import build_executors, write_bytes_atomically
 from copilot.intent import IntentClassifier
 from copilot.errors import InvalidInput
-from copilot.knowledge.catalog import Catalog
+from copilot.knowledge.catalog import Catalog, content_hash
 from copilot.knowledge.changes import KnowledgeExecutor
 from copilot.knowledge.importer import SHEET_SUFFIXES, SheetReport, import_sheet, sheet_origin
 from copilot.knowledge.ingest import IngestReport, Indexer, Progress, expand_paths
@@ -26,7 +27,7 @@ from copilot.knowledge.pack import Pack, load_pack
 from copilot.knowledge.parsers import SUPPORTED
 from copilot.knowledge.sheets import KINDS, write_table, write_template
 from copilot.pipeline import Deps
-from copilot.lexical import Speller, add_domain_words, vocabulary
+from copilot.lexical import Speller, add_domain_words, lexicon_version, vocabulary
 from copilot.normalize import normalize
 from copilot.retrieve import Fusion, HybridRetriever
 from copilot.scope import ScopeModel
@@ -104,7 +105,7 @@ class Copilot:
         files, folders, skipped = expand_paths(paths, SUPPORTED | SHEET_SUFFIXES)
         sheets = [(g, p) for g, p in files if p.suffix.lower() in SHEET_SUFFIXES]
         documents = [(g, p) for g, p in files if p.suffix.lower() not in SHEET_SUFFIXES]
-        self.retriever  # the index holds the knowledge items before anything is added
+        self.indexer.sync_pack(self.pack, self.items.origins(), progress)  # the pack's own changes, with progress
         report = KnowledgeReport(documents=self.indexer.ingest_files(documents, folders, skipped, progress))
         for given, path in sheets:
             try:
@@ -183,10 +184,24 @@ class Copilot:
 
     @cached_property
     def speller(self) -> Speller:
-        """Domain words for the tokenizer (before anything is tokenized) and their speller."""
+        """Domain words for the tokenizer (before anything is tokenized) and their speller.
+        Building the speller reads every knowledge question and spells each word in pinyin
+        (~0.7 s), so it is kept in the data dir, keyed by what it was built from."""
         words = self.pack.domain_words()
         add_domain_words(words)
-        return Speller(vocabulary(self.pack.question_texts(), words))
+        texts = self.pack.question_texts()
+        key = content_hash("\n".join([lexicon_version(), *texts]))[:20]
+        path = self.settings.data_dir / "cache" / f"speller-{key}.pickle"
+        try:
+            return pickle.loads(path.read_bytes())
+        except (OSError, pickle.UnpicklingError, AttributeError, EOFError):
+            pass
+        speller = Speller(vocabulary(texts, words))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob("speller-*.pickle"):
+            stale.unlink(missing_ok=True)
+        write_bytes_atomically(path, pickle.dumps(speller))
+        return speller
 
     @cached_property
     def retriever(self) -> HybridRetriever:

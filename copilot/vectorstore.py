@@ -6,6 +6,7 @@ default function downloads a model on first use, which fails offline.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -50,22 +51,30 @@ class _ChromaEmbeddingFunction:
 
 
 class VectorStore:
+    """Opened on first use: with exact in-memory search, a command that only reads never pays
+    Chroma's import and start (about a second)."""
+
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self._settings = settings
+        self._embedder = embedder
+
+    @cached_property
+    def _collection(self) -> Any:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
+        settings = self._settings
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         if settings.vector_store == "chroma-http":
-            self._client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
-                                               settings=chroma_settings)
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                         settings=chroma_settings)
         else:
             path = settings.ensure_data_dir() / "chroma"
-            self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         # One collection per embedding model, so switching models never mixes vector spaces.
-        name = f"{settings.collection}-{_slug(embedder.name)}"
-        self._collection = self._client.get_or_create_collection(
-            name=name,
-            embedding_function=_ChromaEmbeddingFunction(embedder),
+        return client.get_or_create_collection(
+            name=f"{settings.collection}-{_slug(self._embedder.name)}",
+            embedding_function=_ChromaEmbeddingFunction(self._embedder),
             metadata={"hnsw:space": "cosine"},
         )
 

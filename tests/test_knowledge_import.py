@@ -18,6 +18,7 @@ from copilot.cli import app as cli_app
 from copilot.knowledge.sheets import load_sheet
 from copilot.pipeline import answer
 from copilot.workflows.cases import CaseSearchRequest, find_cases
+from copilot.workflows.plans import PlanCustomer, draft_plan, render_plan
 from tests.conftest import build_settings
 
 FAQ_HEADER = ["标准问", "相似问", "答案", "分类", "受众"]
@@ -271,3 +272,9 @@ def test_init_creates_an_empty_documented_workspace_that_runs(tmp_path, make_cop
     write_csv(tmp_path / "faq.csv", FAQ_HEADER, FAQ_ROWS)
     report = copilot.ingest([str(tmp_path / "faq.csv")])
     assert report.ok and top_source(copilot, "网上能不能卖处方药").startswith("faq-")
+
+    # The workspace sells nothing yet (its vendor.yaml lists no products): plans recommend none,
+    # not the sample vendor's.
+    plan = draft_plan(copilot, PlanCustomer(name="康民大药房", industry="药店", tier="中型", goals=["提升会员复购"]))
+    assert all(not q.products for q in plan.quick_wins)
+    assert plan.expansion == [] and "云铺" not in render_plan(copilot.prompts, plan)

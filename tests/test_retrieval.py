@@ -10,7 +10,8 @@ from langchain_core.documents import Document
 
 from conftest import build_settings
 from copilot.models import SearchFilters
-from copilot.retrieve import VERSION_CHECK_S, CopilotRetriever
+from copilot.langchain_retriever import CopilotRetriever
+from copilot.retrieve import VERSION_CHECK_S
 
 INTERNAL = {"case-apparel-gz", "faq-discount-approval", "pb-renewal", "pb-peer-case"}
 PACK_SIZE = 11  # 4 cases + 4 FAQs + 3 playbooks in the tiny pack

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -74,8 +74,8 @@ def request_language(request: Request) -> Lang:
             weight = 0.0
         if weight > 0 and tag.split("-")[0] in ("zh", "en"):
             weighted.append((weight, tag.split("-")[0]))
-    # sorted() is stable: among equal weights the first listed wins.
-    return sorted(weighted, key=lambda w: -w[0])[0][1] if weighted else "zh"  # type: ignore[return-value]
+    # min() keeps the first of equal weights: the first listed wins a tie.
+    return min(weighted, key=lambda w: -w[0])[1] if weighted else "zh"  # type: ignore[return-value]
 
 
 # Chinese for the router's own errors (no such route, wrong method); other statuses keep the detail.

@@ -184,7 +184,7 @@ def build_plan(pack: Pack, customer: PlanCustomer, tier: str, signing: date, pee
                                                  "days", "owner_side", "metric")},
                            score=round(score, 2), due=signing + timedelta(days=int(q["days"])),
                            owner=people.display(q["owner_side"], q["owner"]))
-                  for q, score in select_quick_wins(templates, outcomes, customer.products)]
+                  for q, score in select_quick_wins(templates, outcomes, customer.products, offered(pack))]
     first = min(outcomes, key=lambda o: int(o["first_value_days"]))
     bought = set(customer.products) or {p for o in outcomes for p in o.get("products") or []}
     plan_owners = owners(pack, people, milestones, quick_wins, tier_info)
@@ -226,16 +226,24 @@ def select_outcomes(templates: dict[str, Any], goals: list[str]) -> list[dict[st
     return chosen or default
 
 
-def select_quick_wins(templates: dict[str, Any], outcomes: list[dict[str, Any]],
-                      products: list[str]) -> list[tuple[dict[str, Any], float]]:
-    """Eligible candidates by score, then probability, fewer resources, fewer days, file order."""
+def offered(pack: Pack) -> set[str]:
+    """The products the company sells (its vendor.yaml): a plan never recommends anything else,
+    whatever product names the plan templates mention."""
+    return {str(p.get("name")) for p in pack.vendor.get("products") or [] if p.get("name")}
+
+
+def select_quick_wins(templates: dict[str, Any], outcomes: list[dict[str, Any]], products: list[str],
+                      catalogue: set[str] | None = None) -> list[tuple[dict[str, Any], float]]:
+    """Eligible candidates by score, then probability, fewer resources, fewer days, file order.
+    With a catalogue, a quick win needing a product the company does not sell is left out."""
     scoring = templates.get("scoring") or {}
     formula = str(scoring.get("formula", "impact * probability / resources"))
     keys = {o["key"] for o in outcomes}
     owned = set(products)
     eligible = [(i, q) for i, q in enumerate(templates.get("quick_wins") or [])
                 if (keys & set(q.get("for_goals") or []) or "default" in (q.get("for_goals") or []))
-                and (not owned or set(q.get("products") or []) <= owned)]
+                and (not owned or set(q.get("products") or []) <= owned)
+                and (catalogue is None or set(q.get("products") or []) <= catalogue)]
     scored = [(q, evaluate(formula, q), i) for i, q in eligible]
     scored.sort(key=lambda t: (-t[1], -t[0]["probability"], t[0]["resources"], t[0]["days"], t[2]))
     return [(q, s) for q, s, _ in scored[:int(scoring.get("pick", 2))]]
@@ -350,10 +358,10 @@ def expansion(pack: Pack, tier: str, outcomes: list[dict[str, Any]], bought: set
     cross = pack.rules.ownership.get("cross_sell") or {}
     role = "销售" if tier in (cross.get("sales_if_tiers") or []) else {"csm": "客户成功经理", "sales": "销售"}.get(
         str(cross.get("otherwise", "csm")), "客户成功经理")
-    steps, seen = [], set(bought)
+    steps, seen, sold = [], set(bought), offered(pack)
     for o in outcomes:
         for step in o.get("expansion") or []:
-            if step["product"] not in seen:
+            if step["product"] not in seen and step["product"] in sold:
                 seen.add(step["product"])
                 steps.append(ExpansionStep(product=step["product"], why=step["why"], owner=people.display("我方", role)))
     return steps
