@@ -29,6 +29,8 @@ eval: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python scripts/bench_retrieval.py
 	$(BIN)/python scripts/bench_api.py
+	$(BIN)/python scripts/bench_cli.py
+	$(BIN)/python scripts/bench_import.py --rows 1000
 
 screenshots: $(BIN)/.installed
 	bash scripts/setup-browser.sh

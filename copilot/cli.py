@@ -244,8 +244,24 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Default: COPILOT_HOS
                            '(e.g. \'{"<key>": "admin"}\') or bind to 127.0.0.1')
     if data_dir:
         os.environ["COPILOT_DATA_DIR"] = str(data_dir)
+    _prepare_index(_copilot(data_dir))
     console.print(f"Copilot on http://{host}:{port}  (API docs: /docs, UI: /)")
     uvicorn.run("copilot.api.asgi:app", host=host, port=port, workers=workers, log_level="info")
+
+
+def _prepare_index(copilot) -> None:
+    """Bring the index up to date once, with a progress bar, before any worker starts: a new
+    knowledge folder can mean thousands of texts to embed, and workers would otherwise each
+    start on it silently."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} /s"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("indexing the knowledge", total=None)
+        advance = lambda n: progress.advance(task, n)  # noqa: E731
+        copilot.speller
+        copilot.indexer.sync_pack(copilot.pack, copilot.items.origins(), advance)
+        progress.update(task, description="embedding the intent examples")
+        copilot.indexer.embed_cached(copilot.intent_example_texts() + copilot.scope_texts(), progress=advance)
 
 
 @app.command("pack-embeddings", hidden=True)

@@ -111,18 +111,18 @@ class IntentClassifier:
         self.pack = pack
         self.rules = pack.rules
         gazetteer = pack.gazetteer
-        self._cities = sorted((gazetteer.get("cities") or {}), key=len, reverse=True)
-        self._provinces = sorted({p for ps in (gazetteer.get("regions") or {}).values() for p in ps}, key=len, reverse=True)
-        self._regions = sorted(gazetteer.get("regions") or {}, key=len, reverse=True)
+        self._cities = sorted(gazetteer.cities, key=len, reverse=True)
+        self._provinces = sorted(gazetteer.provinces(), key=len, reverse=True)
+        self._regions = sorted(gazetteer.regions, key=len, reverse=True)
         # Industries of the company's own cases join the gazetteer's (an industry is its own word).
-        self._industries = {**{name: [name] for name in pack.industries()}, **(gazetteer.get("industries") or {})}
-        self._situations = gazetteer.get("situations") or {}
+        self._industries = {**{name: [name] for name in pack.industries()}, **gazetteer.industries}
+        self._situations = gazetteer.situations
         situation_words = {w for words in self._situations.values() for w in words}
         # Product names, plus their short forms ("收银" for 云铺收银) unless a short form is also a
         # situation word ("连锁" describes the customer more often than the product).
-        self._products = {p["name"]: [p["name"]] + ([p["name"].removeprefix("云铺")] if p["name"].removeprefix("云铺")
-                                                      not in situation_words else [])
-                          for p in pack.vendor.get("products", [])}
+        self._products = {p.name: [p.name] + ([p.name.removeprefix("云铺")] if p.name.removeprefix("云铺")
+                                                not in situation_words else [])
+                          for p in pack.vendor.products}
 
     def mentions(self, text: str) -> dict[str, str]:
         """The words that set each slot group, e.g. {"place": "杭州", "industry": "面包", "tier": "年费5万"}."""

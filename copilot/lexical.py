@@ -101,12 +101,8 @@ class Speller:
     def _correct_run(self, run: str) -> str:
         if len(run) < 2:
             return run
-        from pypinyin import lazy_pinyin  # imported at first use: a speller loaded from cache may never need it
-
-        sounds = lazy_pinyin(run)
-        if len(sounds) != len(run):
-            return run
         dictionary = _jieba().dt.FREQ
+        sounds: list[str] | None = None  # spelled only when a piece is unknown: most questions have no typo
         out, i = [], 0
         while i < len(run):
             for n in self._lengths:
@@ -117,6 +113,12 @@ class Speller:
                     out.append(piece)
                     i += n
                     break
+                if sounds is None:
+                    from pypinyin import lazy_pinyin  # imported on first need (~0.3 s)
+
+                    sounds = lazy_pinyin(run)
+                    if len(sounds) != len(run):
+                        return run
                 word = self._by_sound.get(tuple(sounds[i:i + n]))
                 if word and not dictionary.get(piece) and not (_FUNCTION_CHARS & set(piece)):
                     out.append(word)

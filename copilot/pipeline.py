@@ -171,11 +171,10 @@ def classify_service(deps: Deps, intent: Intent, evidence: list[Evidence], groun
     faq = evidence[0] if grounded and evidence and evidence[0].kind == "faq" else None
     standardized = bool(faq and faq.meta.get("standardized", True))
     urgent = intent.slots.urgency == "urgent"
-    cell = next((c for c in deps.pack.rules.service_matrix
-                 if c.get("standardized") == standardized and c.get("urgent") == urgent), {})
+    cell = deps.pack.rules.service_cell(standardized, urgent)
     return Classification(category=faq.meta.get("category") if faq else None, standardized=standardized,
-                          urgency=intent.slots.urgency, service_mode=cell.get("mode", ""),
-                          channel=cell.get("channel", ""))
+                          urgency=intent.slots.urgency, service_mode=cell.mode if cell else "",
+                          channel=cell.channel if cell else "")
 
 
 def decline_features(found: SearchResult, intent: Intent) -> dict[str, float]:

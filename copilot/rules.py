@@ -1,42 +1,51 @@
-"""Deterministic business rules, loaded from `knowledge/rules.yaml`: pure functions, no LLM."""
+"""Deterministic business rules, loaded from `knowledge/rules.yaml`: pure functions, no LLM.
+
+Every model forbids unknown keys, so a misspelled rule is a load issue with its key path.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field, PrivateAttr
 
 from copilot import geo
+from copilot.knowledge.pack_models import Gazetteer, Strict
+from copilot.models import Audience, Kind, Task
+
+OwnerRole = Literal["csm", "sales"]
+Facet = Literal["industry", "location", "tier", "situation", "semantic"]
+LocationLevel = Literal["city", "province", "region"]
 
 
-class SizeTier(BaseModel):
+class SizeTier(Strict):
     name: str
     min_fee: int
     note: str = ""
 
 
-class CaseMatching(BaseModel):
-    weights: dict[str, float] = Field(default_factory=lambda: {
+class CaseMatching(Strict):
+    weights: dict[Facet, float] = Field(default_factory=lambda: {
         "industry": 0.35, "location": 0.2, "tier": 0.2, "situation": 0.1, "semantic": 0.15})
-    location_levels: dict[str, float] = Field(default_factory=lambda: {"city": 1.0, "province": 0.6, "region": 0.3})
+    location_levels: dict[LocationLevel, float] = Field(default_factory=lambda: {"city": 1.0, "province": 0.6, "region": 0.3})
     adjacent_tier_credit: float = 0.4
     good_match: float = 0.55
     max_results: int = 5
 
 
-class CaseWorkflow(BaseModel):
+class CaseWorkflow(Strict):
     similar_text: float = 0.6
     alternatives: int = 3
     estimate_max_metrics: int = 4
 
 
-class SuccessPlanRules(BaseModel):
+class SuccessPlanRules(Strict):
     playbook_topics: list[str] = Field(default_factory=lambda: ["成功计划", "快速见效", "续费预测", "健康度"])
     tier_playbook_topics: dict[str, list[str]] = Field(default_factory=dict)
     role_titles: dict[str, list[str]] = Field(default_factory=dict)
 
 
-class ActionPolicy(BaseModel):
+class ActionPolicy(Strict):
     """Who may confirm an action type and what runs once it is approved."""
 
     label: str = ""
@@ -45,19 +54,61 @@ class ActionPolicy(BaseModel):
     four_eyes: bool = Field(default=False, description="The proposer may not confirm it")
 
 
-class RoleRoute(BaseModel):
-    kinds: list[str]
-    audiences: list[str]
+class RoleRoute(Strict):
+    kinds: list[Kind]
+    audiences: list[Audience]
 
 
-class Andon(BaseModel):
+class Routing(Strict):
+    """Which knowledge each role reads, and the boost a task gives the kind of item it is about."""
+
+    sales: RoleRoute | None = None
+    csm: RoleRoute | None = None
+    support: RoleRoute | None = None
+    task_boosts: dict[Task, dict[Kind, float]] = Field(default_factory=dict)
+
+    def route(self, role: str) -> RoleRoute | None:
+        return {"sales": self.sales, "csm": self.csm, "support": self.support}.get(role)
+
+
+class Andon(Strict):
     key_account_tiers: list[str] = Field(default_factory=lambda: ["大型", "中型"])
     urgent_words: list[str] = Field(default_factory=list)
     sla_minutes: dict[str, int] = Field(default_factory=dict)
     ticket_queue: str = ""
 
 
-class RetrievalRules(BaseModel):
+class CrossSell(Strict):
+    sales_if_tiers: list[str] = Field(default_factory=list, description="Tiers whose cross-sell goes to sales")
+    otherwise: OwnerRole = "csm"
+
+
+class NewSaleWindow(Strict):
+    months: int | None = Field(default=None, ge=1, description="An upsell this soon after signing is a new sale")
+
+
+class Ownership(Strict):
+    """Who owns which revenue motion."""
+
+    renewal: OwnerRole = "csm"
+    cross_sell: CrossSell = Field(default_factory=CrossSell)
+    new_sale_window: NewSaleWindow = Field(default_factory=NewSaleWindow)
+
+
+class ServiceCell(Strict):
+    """One cell of the passive-vs-active service matrix."""
+
+    standardized: bool
+    urgent: bool
+    mode: str
+    channel: str
+
+
+class TierCadence(Strict):
+    exec: str = Field(default="", description="Business review when the tier's plan template names none")
+
+
+class RetrievalRules(Strict):
     """How the retrieval channels are fused (see retrieve.Fusion)."""
 
     fusion: Literal["weighted", "rrf"] = "weighted"
@@ -66,7 +117,7 @@ class RetrievalRules(BaseModel):
     bigrams: float = Field(default=0.3, ge=0)
 
 
-class Grounding(BaseModel):
+class Grounding(Strict):
     """Whether to answer at all: a logistic model over retrieval and scope signals gives the
     probability that the knowledge covers the question; below min_confidence the copilot declines."""
 
@@ -75,29 +126,33 @@ class Grounding(BaseModel):
     weights: dict[str, float] = Field(default_factory=dict)
 
 
-class Rules(BaseModel):
-    size_tiers: list[SizeTier] = Field(default_factory=lambda: [
+class Rules(Strict):
+    size_tiers: list[SizeTier] = Field(min_length=1, default_factory=lambda: [
         SizeTier(name="大型", min_fee=1_000_000), SizeTier(name="中型", min_fee=100_000),
         SizeTier(name="中小", min_fee=10_000), SizeTier(name="小微", min_fee=0)])
     case_matching: CaseMatching = Field(default_factory=CaseMatching)
-    routing: dict[str, Any] = Field(default_factory=dict)
+    routing: Routing = Field(default_factory=Routing)
     andon: Andon = Field(default_factory=Andon)
-    ownership: dict[str, Any] = Field(default_factory=dict)
-    service_matrix: list[dict[str, Any]] = Field(default_factory=list)
-    cadence: dict[str, dict[str, str]] = Field(default_factory=dict)
-    health: dict[str, list[str]] = Field(default_factory=dict)
+    ownership: Ownership = Field(default_factory=Ownership)
+    service_matrix: list[ServiceCell] = Field(default_factory=list)
+    cadence: dict[str, TierCadence] = Field(default_factory=dict)
     grounding: Grounding = Field(default_factory=Grounding)
     retrieval: RetrievalRules = Field(default_factory=RetrievalRules)
     case_workflow: CaseWorkflow = Field(default_factory=CaseWorkflow)
     success_plan: SuccessPlanRules = Field(default_factory=SuccessPlanRules)
     actions: dict[str, ActionPolicy] = Field(default_factory=dict)
-    # From gazetteer.yaml
-    cities: dict[str, str] = Field(default_factory=dict)
-    regions: dict[str, list[str]] = Field(default_factory=dict)
+    # Cities and regions come from gazetteer.yaml, not from rules.yaml.
+    _places: Gazetteer = PrivateAttr(default_factory=Gazetteer)
 
     @classmethod
-    def from_data(cls, rules: dict[str, Any], gazetteer: dict[str, Any]) -> "Rules":
-        return cls(**rules, cities=gazetteer.get("cities") or {}, regions=gazetteer.get("regions") or {})
+    def from_data(cls, rules: dict[str, Any], gazetteer: Gazetteer | None = None) -> Rules:
+        return cls.model_validate(rules).with_places(gazetteer or Gazetteer())
+
+    def with_places(self, gazetteer: Gazetteer) -> Rules:
+        """A copy that places cities and provinces with this gazetteer."""
+        rules = self.model_copy()
+        rules._places = gazetteer
+        return rules
 
     def tier_for_fee(self, annual_fee: float) -> str:
         """Highest band whose lower bound the fee reaches; gaps fold into the band below."""
@@ -110,23 +165,23 @@ class Rules(BaseModel):
         return [t.name for t in sorted(self.size_tiers, key=lambda t: -t.min_fee)]
 
     def region_for_province(self, province: str | None) -> str | None:
-        found = next((region for region, provinces in self.regions.items() if province in provinces), None)
+        found = next((region for region, provinces in self._places.regions.items() if province in provinces), None)
         return found or (geo.region_of(province) if province else None)
 
     def province_for_city(self, city: str | None) -> str | None:
         """The gazetteer first (it may override), then every city and county of China."""
         if not city:
             return None
-        if city in self.cities:
-            return self.cities[city]
+        if city in self._places.cities:
+            return self._places.cities[city]
         place = geo.lookup(city)
         return place.province if place else None
 
     def role_route(self, role: str) -> RoleRoute:
-        route = self.routing.get(role)
-        if not route:
-            return RoleRoute(kinds=["case", "faq", "playbook", "doc"], audiences=["public"])
-        return RoleRoute(**route)
+        return self.routing.route(role) or RoleRoute(kinds=["case", "faq", "playbook", "doc"], audiences=["public"])
+
+    def service_cell(self, standardized: bool, urgent: bool) -> ServiceCell | None:
+        return next((c for c in self.service_matrix if c.standardized == standardized and c.urgent == urgent), None)
 
     def action_policy(self, action_type: str) -> ActionPolicy:
         """Unlisted action types: admin confirms, the outbox executes."""
@@ -141,4 +196,4 @@ class Rules(BaseModel):
         return a in order and b in order and abs(order.index(a) - order.index(b)) == 1
 
     def task_boosts(self, task: str) -> dict[str, float]:
-        return (self.routing.get("task_boosts") or {}).get(task, {})
+        return self.routing.task_boosts.get(task, {})

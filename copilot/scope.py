@@ -6,6 +6,10 @@ company's own knowledge and any embedding model."""
 
 from __future__ import annotations
 
+import hashlib
+import zipfile
+from pathlib import Path
+
 import numpy as np
 
 
@@ -22,6 +26,28 @@ class ScopeModel:
         model = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000).fit(x, y)
         self._weights = model.coef_[0].astype(np.float32)
         self._bias = float(model.intercept_[0])
+
+    @classmethod
+    def cached(cls, inside: np.ndarray, outside: np.ndarray, folder: Path) -> "ScopeModel":
+        """The model fitted on exactly these vectors, from the data dir when it was fitted before:
+        fitting (and importing scikit-learn for it) costs seconds on every CLI command otherwise."""
+        digest = hashlib.sha256(inside.tobytes() + b"|" + outside.tobytes()).hexdigest()[:20]
+        path = folder / f"scope-{digest}.npz"
+        try:
+            with np.load(path) as saved:
+                model = cls.__new__(cls)
+                model.ready, model._weights, model._bias = bool(saved["ready"]), saved["weights"], float(saved["bias"])
+                return model
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # none yet, or half written
+            pass
+        model = cls(inside, outside)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("scope-*.npz"):
+            stale.unlink(missing_ok=True)
+        weights = model._weights if model.ready else np.zeros(0, np.float32)
+        with path.open("wb") as handle:  # np.savez would add its own suffix to a temp name
+            np.savez(handle, ready=model.ready, weights=weights, bias=model._bias if model.ready else 0.0)
+        return model
 
     def logit(self, vector: np.ndarray) -> float:
         """Log-odds that the question is in scope (0 when the knowledge gives too little to learn from)."""

@@ -211,7 +211,7 @@ class Copilot:
         fusion = Fusion(method=rules.fusion, dense=rules.dense, words=rules.words, bigrams=rules.bigrams)
         return HybridRetriever(self.catalog, self.embedder, self.store,
                                dense_weight=self.settings.dense_weight, candidates=self.settings.candidates,
-                               glossary=self.pack.glossary, fusion=fusion, speller=speller,
+                               glossary=self.pack.glossary.terms, fusion=fusion, speller=speller,
                                exact_max_vectors=self.settings.exact_search_max_vectors)
 
     def intent_example_texts(self) -> list[str]:
@@ -226,7 +226,8 @@ class Copilot:
         vectors = self.indexer.embed_cached(self.intent_example_texts())
         tasks = np.array([item.task for item in self.pack.intents for _ in item.examples])
         inside = np.vstack([self.indexer.embed_cached(self.scope_texts()), vectors[tasks != "out_of_scope"]])
-        return IntentClassifier(self.pack, vectors, ScopeModel(inside, vectors[tasks == "out_of_scope"]))
+        return IntentClassifier(self.pack, vectors, ScopeModel.cached(inside, vectors[tasks == "out_of_scope"],
+                                                                  self.settings.data_dir / "cache"))
 
     @cached_property
     def prompts(self) -> Prompts:
@@ -245,7 +246,7 @@ class Copilot:
         chat = ChatOpenAI(model=self.settings.llm_model, base_url=self.settings.llm_base_url,
                           api_key=self.settings.llm_api_key or "not-needed", timeout=self.settings.llm_timeout_s,
                           max_retries=self.settings.llm_max_retries, temperature=0.2)
-        return LlmComposer(chat, self.prompts, self.composer, self.pack.vendor.get("vendor", ""))
+        return LlmComposer(chat, self.prompts, self.composer, self.pack.vendor.vendor)
 
     @cached_property
     def action_runner(self) -> ActionRunner:

@@ -123,6 +123,10 @@ def take(base: str, out: Path, width: int, height: int) -> list[Path]:
         page.wait_for_selector(".gap-card")
         shot("gaps")
 
+        page.goto(f"{base}/knowledge")
+        page.wait_for_selector(".kb-list li")
+        shot("knowledge")
+
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(f"{base}/assistant?role=support")
         page.wait_for_selector(".msg-bot")

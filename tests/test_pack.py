@@ -45,15 +45,15 @@ def test_shipped_faqs_and_playbooks_are_numerous(real_pack):
 def test_shipped_items_use_the_pack_vocabulary(real_pack):
     """Case matching and slot extraction only work if cases speak the gazetteer's words."""
     rules, gazetteer = real_pack.rules, real_pack.gazetteer
-    products = {p["name"] for p in real_pack.vendor["products"]}
+    products = real_pack.vendor.product_names()
     problems = []
     for case in real_pack.cases:
         if rules.province_for_city(case.city) != case.province:
             problems.append(f"{case.id}: city {case.city} / province {case.province} not in gazetteer")
-        if case.industry not in gazetteer["industries"]:
+        if case.industry not in gazetteer.industries:
             problems.append(f"{case.id}: industry {case.industry} not in gazetteer")
-        if set(case.situation) - set(gazetteer["situations"]):
-            problems.append(f"{case.id}: unknown situation {set(case.situation) - set(gazetteer['situations'])}")
+        if set(case.situation) - set(gazetteer.situations):
+            problems.append(f"{case.id}: unknown situation {set(case.situation) - set(gazetteer.situations)}")
         if set(case.products) - products:
             problems.append(f"{case.id}: unknown product {set(case.products) - products}")
     problems += [f"{f.id}: unknown product {f.product}" for f in real_pack.faqs if f.product and f.product not in products]
@@ -157,7 +157,7 @@ def test_tier_rule_of_the_shipped_rules(real_pack, fee, tier):
 
 
 def test_tier_rule_is_data_not_code(tmp_path):
-    custom = Rules.from_data({"size_tiers": [{"name": "大型", "min_fee": 300_000}, {"name": "中小", "min_fee": 0}]}, {})
+    custom = Rules.from_data({"size_tiers": [{"name": "大型", "min_fee": 300_000}, {"name": "中小", "min_fee": 0}]})
     assert custom.tier_for_fee(400_000) == "大型"
     assert custom.tier_for_fee(200_000) == "中小"
 

@@ -30,10 +30,10 @@ def plan(real_copilot):
 
 
 def test_outcome_and_first_value_follow_the_goals(plan, real_copilot):
-    outcome = next(o for o in real_copilot.pack.plan_templates["outcomes"] if o["key"] == "复购")
+    outcome = next(o for o in real_copilot.pack.plan_templates.outcomes if o.key == "复购")
     assert plan.tier == "中型" and plan.outcomes == ["复购"]
-    assert plan.desired_outcome == outcome["desired_outcome"]
-    assert plan.first_value.date == SIGNED + timedelta(days=outcome["first_value_days"])
+    assert plan.desired_outcome == outcome.desired_outcome
+    assert plan.first_value.date == SIGNED + timedelta(days=outcome.first_value_days)
 
 
 def test_milestones_are_dated_from_the_signing_date(plan):
@@ -45,16 +45,16 @@ def test_milestones_are_dated_from_the_signing_date(plan):
 
 def test_at_most_two_quick_wins_chosen_by_the_score(plan, real_copilot):
     templates = real_copilot.pack.plan_templates
-    formula = templates["scoring"]["formula"]
-    eligible = [q for q in templates["quick_wins"]
-                if ({"复购"} & set(q["for_goals"]) or "default" in q["for_goals"])
-                and set(q["products"]) <= {"云铺收银", "云铺会员"}]
+    formula = templates.scoring.formula
+    eligible = [q for q in templates.quick_wins
+                if ({"复购"} & set(q.for_goals) or "default" in q.for_goals)
+                and set(q.products) <= {"云铺收银", "云铺会员"}]
     best = max(evaluate(formula, q) for q in eligible)
-    assert 1 <= len(plan.quick_wins) <= templates["scoring"]["pick"] <= 2
+    assert 1 <= len(plan.quick_wins) <= templates.scoring.pick <= 2
     assert plan.quick_wins[0].score == pytest.approx(best)
     assert [q.score for q in plan.quick_wins] == sorted((q.score for q in plan.quick_wins), reverse=True)
     chosen = {q.title for q in plan.quick_wins}
-    assert all(evaluate(formula, q) <= min(w.score for w in plan.quick_wins) for q in eligible if q["title"] not in chosen)
+    assert all(evaluate(formula, q) <= min(w.score for w in plan.quick_wins) for q in eligible if q.title not in chosen)
     for q in plan.quick_wins:
         assert q.score == pytest.approx(q.impact * q.probability / q.resources)
         assert q.due == SIGNED + timedelta(days=q.days)

@@ -126,9 +126,9 @@ def navigation_map(copilot: CopilotDep, principal: PrincipalDep) -> NavigationMa
 # Pages ---------------------------------------------------------------------------------------
 def _page(request: Request, name: str, active: str, **context: Any) -> HTMLResponse:
     pack = request.app.state.copilot.pack
-    labels = {kind: policy.label for kind, policy in (getattr(pack.rules, "actions", None) or {}).items() if policy.label}
+    labels = {kind: policy.label for kind, policy in pack.rules.actions.items() if policy.label}
     return templates.TemplateResponse(request, name, {
-        "nav": NAV, "active": active, "asset_version": __version__, "vendor": pack.vendor.get("vendor", ""),
+        "nav": NAV, "active": active, "asset_version": __version__, "vendor": pack.vendor.vendor,
         "action_labels": labels, **context})
 
 
@@ -157,20 +157,18 @@ def assistant_page(request: Request, copilot: CopilotDep, role: str = "support",
 def cases_page(request: Request, copilot: CopilotDep) -> HTMLResponse:
     pack = copilot.pack
     provinces: dict[str, list[str]] = {}
-    for city, province in (pack.gazetteer.get("cities") or {}).items():
+    for city, province in pack.gazetteer.cities.items():
         provinces.setdefault(province, []).append(city)
-    return _page(request, "cases.html", "cases", industries=list(pack.gazetteer.get("industries") or {}),
-                 provinces=provinces, tiers=pack.rules.size_tiers,
-                 situations=list(pack.gazetteer.get("situations") or {}))
+    return _page(request, "cases.html", "cases", industries=list(pack.gazetteer.industries),
+                 provinces=provinces, tiers=pack.rules.size_tiers, situations=list(pack.gazetteer.situations))
 
 
 @page_router.get("/plans", response_class=HTMLResponse)
 def plans_page(request: Request, copilot: CopilotDep) -> HTMLResponse:
     pack = copilot.pack
-    owners = pack.plan_templates.get("owners") or {}
-    return _page(request, "plans.html", "plans", industries=list(pack.gazetteer.get("industries") or {}),
-                 tiers=pack.rules.size_tiers, products=pack.vendor.get("products") or [],
-                 goals=COMMON_GOALS, owners=owners)
+    return _page(request, "plans.html", "plans", industries=list(pack.gazetteer.industries),
+                 tiers=pack.rules.size_tiers, products=pack.vendor.products,
+                 goals=COMMON_GOALS, owners=pack.plan_templates.owners)
 
 
 @page_router.get("/actions", response_class=HTMLResponse)

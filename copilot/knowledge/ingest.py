@@ -126,10 +126,10 @@ class Indexer:
         np.savez_compressed(path, keys=np.array(keys), vectors=vectors)
         return path
 
-    def embed_cached(self, texts: list[str]) -> np.ndarray:
+    def embed_cached(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
         """Passage vectors through the content-hash cache (used for intent examples too)."""
         self._preload_shipped_vectors()
-        return self._vectors(texts, progress=None)[0]
+        return self._vectors(texts, progress)[0]
 
     # User documents ---------------------------------------------------------------------
     def ingest(self, paths: list[str], progress: Progress | None = None) -> IngestReport:

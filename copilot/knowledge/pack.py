@@ -1,7 +1,9 @@
 """Load and validate the knowledge pack; turn its items into indexable chunks.
 
 A broken item is reported with its file, item id and field, and skipped: one typo in a
-FAQ must not take the case library down with it.
+FAQ must not take the case library down with it. A broken key of a settings file (rules,
+gazetteer, vendor, plan templates, glossary) is reported with its key path and left to its
+default, or its item dropped; the rest of that file still applies.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from copilot.knowledge.pack_models import Gazetteer, Glossary, PlanTemplates, Vendor
 from copilot.knowledge.schema import Case, Faq, IntentExample, Playbook
 from copilot.models import Chunk
 from copilot.rules import Rules
@@ -23,6 +26,9 @@ log = logging.getLogger(__name__)
 PACK_DOC_PREFIX = "pack:"
 # libyaml's loader when PyYAML was built with it: the pack parses ~10x faster than in pure Python.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Dropping a broken key can leave its item without a required field: validate again this often.
+MAX_REPAIRS = 20
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,9 @@ class LoadIssue:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}: item {self.item!r}, field {self.field!r}: {self.message}"
+        if self.item != "-":
+            return f"{self.file}: item {self.item!r}, field {self.field!r}: {self.message}"
+        return f"{self.file}: key {self.field!r}: {self.message}" if self.field != "-" else f"{self.file}: {self.message}"
 
 
 @dataclass
@@ -43,10 +51,10 @@ class Pack:
     faqs: list[Faq] = field(default_factory=list)
     playbooks: list[Playbook] = field(default_factory=list)
     intents: list[IntentExample] = field(default_factory=list)
-    gazetteer: dict[str, Any] = field(default_factory=dict)
-    plan_templates: dict[str, Any] = field(default_factory=dict)
-    vendor: dict[str, Any] = field(default_factory=dict)
-    glossary: dict[str, list[str]] = field(default_factory=dict)
+    gazetteer: Gazetteer = field(default_factory=Gazetteer)
+    plan_templates: PlanTemplates = field(default_factory=PlanTemplates)
+    vendor: Vendor = field(default_factory=Vendor)
+    glossary: Glossary = field(default_factory=Glossary)
     issues: list[LoadIssue] = field(default_factory=list)
     # Index document of items that do not come from the YAML files (a spreadsheet's rows).
     origins: dict[str, str] = field(default_factory=dict)
@@ -57,7 +65,7 @@ class Pack:
 
     def industries(self) -> list[str]:
         """Every industry the knowledge knows: the gazetteer's and those of the cases."""
-        known = list(self.gazetteer.get("industries") or {})
+        known = list(self.gazetteer.industries)
         return known + sorted({c.industry for c in self.cases} - set(known))
 
     def case(self, case_id: str) -> Case | None:
@@ -68,15 +76,14 @@ class Pack:
         short forms, glossary terms, industries and their synonyms, cities, situations, FAQ
         categories, playbook topics."""
         words: set[str] = set()
-        for product in self.vendor.get("products") or []:
-            name = str(product.get("name") or "")
-            vendor = str(self.vendor.get("vendor") or "")
-            words.update({name, name.removeprefix(vendor)} if vendor else {name})
-        words.update(t for terms in self.glossary.values() for t in terms)
-        for group in ("industries", "situations"):
-            for name, synonyms in (self.gazetteer.get(group) or {}).items():
+        vendor = self.vendor.vendor
+        for product in self.vendor.products:
+            words.update({product.name, product.name.removeprefix(vendor)} if vendor else {product.name})
+        words.update(t for terms in self.glossary.terms.values() for t in terms)
+        for group in (self.gazetteer.industries, self.gazetteer.situations):
+            for name, synonyms in group.items():
                 words.update([name, *synonyms])
-        words.update((self.gazetteer.get("cities") or {}).keys())
+        words.update(self.gazetteer.cities)
         words.update(c.industry for c in self.cases)
         words.update(f.category for f in self.faqs)
         words.update(p.topic for p in self.playbooks)
@@ -101,23 +108,17 @@ class Pack:
 
 def load_pack(knowledge_dir: Path) -> Pack:
     issues: list[LoadIssue] = []
-    rules_data = _read_yaml(knowledge_dir / "rules.yaml", issues) or {}
-    gazetteer = _read_yaml(knowledge_dir / "gazetteer.yaml", issues) or {}
-    try:
-        rules = Rules.from_data(rules_data, gazetteer)
-    except ValidationError as exc:
-        issues.extend(_issues("rules.yaml", "rules", exc))
-        rules = Rules.from_data({}, gazetteer)
+    gazetteer = _load_settings(knowledge_dir / "gazetteer.yaml", Gazetteer, issues)
     pack = Pack(
-        rules=rules,
+        rules=_load_settings(knowledge_dir / "rules.yaml", Rules, issues).with_places(gazetteer),
         cases=_load_items(knowledge_dir / "cases.yaml", "cases", Case, issues),
         faqs=_load_items(knowledge_dir / "faqs.yaml", "faqs", Faq, issues),
         playbooks=_load_items(knowledge_dir / "playbooks.yaml", "playbooks", Playbook, issues),
         intents=_load_items(knowledge_dir / "intents.yaml", "intents", IntentExample, issues),
         gazetteer=gazetteer,
-        plan_templates=_read_yaml(knowledge_dir / "plan_templates.yaml", issues) or {},
-        vendor=_read_yaml(knowledge_dir / "vendor.yaml", issues) or {},
-        glossary=(_read_yaml(knowledge_dir / "glossary.yaml", issues) or {}).get("terms") or {},
+        plan_templates=_load_settings(knowledge_dir / "plan_templates.yaml", PlanTemplates, issues),
+        vendor=_load_settings(knowledge_dir / "vendor.yaml", Vendor, issues),
+        glossary=_load_settings(knowledge_dir / "glossary.yaml", Glossary, issues),
         issues=issues,
     )
     for issue in issues:
@@ -134,6 +135,71 @@ def _read_yaml(path: Path, issues: list[LoadIssue]) -> Any:
     except yaml.YAMLError as exc:
         issues.append(LoadIssue(path.name, "-", "-", f"not valid YAML: {exc}"))
         return None
+
+
+def _load_settings(path: Path, model: type[M], issues: list[LoadIssue]) -> M:
+    """A settings file as its model. A key that fails validation is reported and dropped, and the
+    file validated again: a broken key falls back to its default, an item of a list or mapping that
+    lacks a required field is left out, everything else still applies."""
+    data = _read_yaml(path, issues)
+    if data is None:
+        return model()
+    if not isinstance(data, dict):
+        issues.append(LoadIssue(path.name, "-", "-", "expected a mapping of keys, defaults used"))
+        return model()
+    dropped: list[tuple[Any, ...]] = []
+    for _ in range(MAX_REPAIRS):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+        found = [(err, _present(data, err["loc"])) for err in errors]
+        # An error about a key an earlier round dropped (a required field now missing) is not news.
+        issues.extend(LoadIssue(path.name, "-", _dotted(err["loc"]), err["msg"]) for err, at in found
+                      if not any(_related(at, gone) for gone in dropped))
+        paths = {at for _, at in found}
+        if () in paths:
+            break
+        # Outermost paths only, and later list positions first, so each drop leaves the others valid.
+        outermost = [at for at in paths if not any(other != at and at[:len(other)] == other for other in paths)]
+        for at in sorted(outermost, key=_position_key, reverse=True):
+            _drop(data, at)
+        dropped.extend(outermost)
+    return model()
+
+
+def _present(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The longest start of an error location that exists in the data: the key to drop."""
+    node, path = data, ()
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            break
+        path = (*path, part)
+    return path
+
+
+def _drop(data: Any, path: tuple[Any, ...]) -> None:
+    parent = data
+    for part in path[:-1]:
+        parent = parent[part]
+    del parent[path[-1]]
+
+
+def _related(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """One path lies inside the other."""
+    return a[:len(b)] == b or b[:len(a)] == a
+
+
+def _position_key(path: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    return tuple((0, part) if isinstance(part, int) else (1, str(part)) for part in path)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "-"
 
 
 def _load_items(path: Path, key: str, model: type[BaseModel], issues: list[LoadIssue]) -> list[Any]:

@@ -41,12 +41,12 @@ def init_workspace(target: Path, pack_dir: Path, sample: bool = False) -> list[P
         raise InvalidInput(f"{target} already holds knowledge files; choose an empty or new folder")
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    shipped = pack_dir / "embeddings"
+    if shipped.is_dir():  # vectors of the demo pack and of the intent examples: nothing to embed for those
+        shutil.copytree(shipped, target / "embeddings", dirs_exist_ok=True)
     if sample:
         for source in sorted(pack_dir.glob("*.yaml")):
             written.append(Path(shutil.copy2(source, target / source.name)))
-        shipped = pack_dir / "embeddings"
-        if shipped.is_dir():  # the demo pack's vectors: a fresh start embeds nothing
-            shutil.copytree(shipped, target / "embeddings", dirs_exist_ok=True)
     else:
         for name in DEFAULTS:
             written.append(Path(shutil.copy2(pack_dir / name, target / name)))

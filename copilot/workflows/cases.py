@@ -170,7 +170,7 @@ def render_onepager(deps: WorkflowDeps, prompts: Prompts, request: OnepagerReque
         slots = merge_customer(rules, Slots(), request.prospect)  # type: ignore[arg-type]
         why = facet_scores(rules, slots, case, 0.0)[1]
     return prompts.render(
-        "onepager.md.j2", vendor=deps.pack.vendor.get("vendor", ""), case=case, tier=rules.tier_for_fee(case.annual_fee),
+        "onepager.md.j2", vendor=deps.pack.vendor.vendor, case=case, tier=rules.tier_for_fee(case.annual_fee),
         fee=_num(case.annual_fee / 10_000), results=[_result_row(r) for r in case.results],
         prospect=request.prospect.model_dump() if request.prospect else None, why=why,
         recipient=request.recipient or "")

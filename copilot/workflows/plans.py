@@ -8,6 +8,7 @@ import ast
 import calendar
 import operator
 import re
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -17,12 +18,14 @@ from copilot.actions import ActionStore
 from copilot.compose import Prompts
 from copilot.errors import ConfigError, InvalidInput
 from copilot.knowledge.pack import Pack
+from copilot.knowledge.pack_models import Outcome, PlanTemplates, QuickWinTemplate, Side, TierPlan
 from copilot.models import Customer, ProposedActionOut, Tier
 from copilot.normalize import normalize
 from copilot.workflows import WorkflowDeps
 from copilot.workflows.cases import CaseSearchRequest, find_cases
 
-Side = Literal["我方", "客户方"]
+# Who a rules.yaml ownership value puts in charge, by plan role.
+OWNER_ROLES = {"csm": "客户成功经理", "sales": "销售"}
 
 
 class KeyPerson(BaseModel):
@@ -171,35 +174,33 @@ def draft_plan(deps: WorkflowDeps, customer: PlanCustomer, audiences: list[str] 
 def build_plan(pack: Pack, customer: PlanCustomer, tier: str, signing: date, peer_refs: list[SourceRef],
                audiences: list[str] | None) -> SuccessPlan:
     templates = pack.plan_templates
-    tier_info = (templates.get("tiers") or {}).get(tier)
+    tier_info = templates.tiers.get(tier)
     if not tier_info:
         raise ConfigError(f"plan_templates.yaml has no tier {tier!r}")
     outcomes = select_outcomes(templates, customer.goals)
     people = PeopleMatcher(pack, customer.key_people)
-    milestones = sorted((Milestone(outcome=o["key"], day=int(m["day"]), date=signing + timedelta(days=int(m["day"])),
-                                   title=m["title"], metric=m["metric"], owner_us=people.display("我方", m["owner_us"]),
-                                   owner_client=people.display("客户方", m["owner_client"]))
-                         for o in outcomes for m in o.get("milestones") or []), key=lambda m: m.day)  # stable
-    quick_wins = [QuickWin(**{k: q[k] for k in ("title", "action", "products", "impact", "resources", "probability",
-                                                 "days", "owner_side", "metric")},
-                           score=round(score, 2), due=signing + timedelta(days=int(q["days"])),
-                           owner=people.display(q["owner_side"], q["owner"]))
+    milestones = sorted((Milestone(outcome=o.key, day=m.day, date=signing + timedelta(days=m.day), title=m.title,
+                                   metric=m.metric, owner_us=people.display("我方", m.owner_us),
+                                   owner_client=people.display("客户方", m.owner_client))
+                         for o in outcomes for m in o.milestones), key=lambda m: m.day)  # stable
+    quick_wins = [QuickWin(**q.model_dump(exclude={"owner", "for_goals"}), score=round(score, 2),
+                           due=signing + timedelta(days=q.days), owner=people.display(q.owner_side, q.owner))
                   for q, score in select_quick_wins(templates, outcomes, customer.products, offered(pack))]
-    first = min(outcomes, key=lambda o: int(o["first_value_days"]))
-    bought = set(customer.products) or {p for o in outcomes for p in o.get("products") or []}
+    first = min(outcomes, key=lambda o: o.first_value_days)
+    bought = set(customer.products) or {p for o in outcomes for p in o.products}
     plan_owners = owners(pack, people, milestones, quick_wins, tier_info)
     placed = {(o.side, o.person) for o in plan_owners if o.person}
     return SuccessPlan(
-        customer=customer, tier=tier, style=str(tier_info["style"]), outcomes=[o["key"] for o in outcomes],
-        desired_outcome="；".join(o["desired_outcome"] for o in outcomes),
-        first_value=FirstValue(description=first["first_value"], days=int(first["first_value_days"]),
-                               date=signing + timedelta(days=int(first["first_value_days"])), outcome=first["key"]),
+        customer=customer, tier=tier, style=tier_info.style, outcomes=[o.key for o in outcomes],
+        desired_outcome="；".join(o.desired_outcome for o in outcomes),
+        first_value=FirstValue(description=first.first_value, days=first.first_value_days,
+                               date=signing + timedelta(days=first.first_value_days), outcome=first.key),
         milestones=milestones, quick_wins=quick_wins,
         owners=plan_owners, other_people=[p for p in customer.key_people if (p.side, p.name) not in placed],
         cadence=cadence(pack, tier, tier_info, signing),
-        leading_indicators=_unique(i for o in outcomes for i in o.get("leading_indicators") or []),
-        renewal_indicators=[Indicator(**{k: str(v) for k, v in i.items()}) for i in templates.get("renewal_indicators") or []
-                            if i.get("health") in (tier_info.get("indicators") or [])],
+        leading_indicators=_unique(i for o in outcomes for i in o.leading_indicators),
+        renewal_indicators=[Indicator(**i.model_dump()) for i in templates.renewal_indicators
+                            if i.health in tier_info.indicators],
         renewal=renewal(pack, tier_info, signing, people),
         expansion=expansion(pack, tier, outcomes, bought, people),
         sources=peer_refs + playbook_refs(pack, tier, audiences))
@@ -213,14 +214,12 @@ def plan_tier(pack: Pack, customer: Customer) -> str:
     raise InvalidInput("Say how big the customer is: give the tier (大型/中型/中小/小微) or the annual fee")
 
 
-def select_outcomes(templates: dict[str, Any], goals: list[str]) -> list[dict[str, Any]]:
+def select_outcomes(templates: PlanTemplates, goals: list[str]) -> list[Outcome]:
     """Outcomes whose goal words appear in the goals, in file order, at most max_outcomes; else default."""
     text = normalize(" ".join(goals)).lower()
-    limit = int((templates.get("scoring") or {}).get("max_outcomes", 2))
-    all_outcomes = templates.get("outcomes") or []
-    chosen = [o for o in all_outcomes if o.get("key") != "default"
-              and any(str(w).lower() in text for w in o.get("goal_words") or [])][:limit]
-    default = [o for o in all_outcomes if o.get("key") == "default"]
+    chosen = [o for o in templates.outcomes if o.key != "default"
+              and any(w.lower() in text for w in o.goal_words)][:templates.scoring.max_outcomes]
+    default = [o for o in templates.outcomes if o.key == "default"]
     if not chosen and not default:
         raise ConfigError("plan_templates.yaml needs an outcome with key: default")
     return chosen or default
@@ -229,31 +228,31 @@ def select_outcomes(templates: dict[str, Any], goals: list[str]) -> list[dict[st
 def offered(pack: Pack) -> set[str]:
     """The products the company sells (its vendor.yaml): a plan never recommends anything else,
     whatever product names the plan templates mention."""
-    return {str(p.get("name")) for p in pack.vendor.get("products") or [] if p.get("name")}
+    return pack.vendor.product_names()
 
 
-def select_quick_wins(templates: dict[str, Any], outcomes: list[dict[str, Any]], products: list[str],
-                      catalogue: set[str] | None = None) -> list[tuple[dict[str, Any], float]]:
+def select_quick_wins(templates: PlanTemplates, outcomes: list[Outcome], products: list[str],
+                      catalogue: set[str] | None = None) -> list[tuple[QuickWinTemplate, float]]:
     """Eligible candidates by score, then probability, fewer resources, fewer days, file order.
     With a catalogue, a quick win needing a product the company does not sell is left out."""
-    scoring = templates.get("scoring") or {}
-    formula = str(scoring.get("formula", "impact * probability / resources"))
-    keys = {o["key"] for o in outcomes}
+    keys = {o.key for o in outcomes}
     owned = set(products)
-    eligible = [(i, q) for i, q in enumerate(templates.get("quick_wins") or [])
-                if (keys & set(q.get("for_goals") or []) or "default" in (q.get("for_goals") or []))
-                and (not owned or set(q.get("products") or []) <= owned)
-                and (catalogue is None or set(q.get("products") or []) <= catalogue)]
-    scored = [(q, evaluate(formula, q), i) for i, q in eligible]
-    scored.sort(key=lambda t: (-t[1], -t[0]["probability"], t[0]["resources"], t[0]["days"], t[2]))
-    return [(q, s) for q, s, _ in scored[:int(scoring.get("pick", 2))]]
+    eligible = [(i, q) for i, q in enumerate(templates.quick_wins)
+                if (keys & set(q.for_goals) or "default" in q.for_goals)
+                and (not owned or set(q.products) <= owned)
+                and (catalogue is None or set(q.products) <= catalogue)]
+    scored = [(q, evaluate(templates.scoring.formula, q), i) for i, q in eligible]
+    scored.sort(key=lambda t: (-t[1], -t[0].probability, t[0].resources, t[0].days, t[2]))
+    return [(q, s) for q, s, _ in scored[:templates.scoring.pick]]
 
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 
 
-def evaluate(formula: str, item: dict[str, Any]) -> float:
+def evaluate(formula: str, item: QuickWinTemplate | Mapping[str, Any]) -> float:
     """Arithmetic over a quick win's numeric fields (+ - * / and brackets), nothing else."""
+    values = item.model_dump() if isinstance(item, BaseModel) else item
+
     def walk(node: ast.AST) -> float:
         if isinstance(node, ast.Expression):
             return walk(node.body)
@@ -261,8 +260,8 @@ def evaluate(formula: str, item: dict[str, Any]) -> float:
             return _OPS[type(node.op)](walk(node.left), walk(node.right))
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return float(node.value)
-        if isinstance(node, ast.Name) and isinstance(item.get(node.id), (int, float)):
-            return float(item[node.id])
+        if isinstance(node, ast.Name) and isinstance(values.get(node.id), (int, float)):
+            return float(values[node.id])
         raise ConfigError(f"plan_templates.yaml scoring.formula {formula!r}: cannot evaluate {ast.dump(node)}")
 
     try:
@@ -273,7 +272,7 @@ def evaluate(formula: str, item: dict[str, Any]) -> float:
 
 def goal_situations(pack: Pack, goals: list[str]) -> set[str]:
     text = normalize(" ".join(goals))
-    return {name for name, words in (pack.gazetteer.get("situations") or {}).items() if any(w in text for w in words)}
+    return {name for name, words in pack.gazetteer.situations.items() if any(w in text for w in words)}
 
 
 class PeopleMatcher:
@@ -294,13 +293,11 @@ class PeopleMatcher:
 
 
 def owners(pack: Pack, people: PeopleMatcher, milestones: list[Milestone], quick_wins: list[QuickWin],
-           tier_info: dict[str, Any]) -> list[Owner]:
+           tier_info: TierPlan) -> list[Owner]:
     """Every role with work in the plan, both sides, with its tasks and nearest deadline."""
-    templates = pack.plan_templates
-    duties = templates.get("duties") or {}
-    sides = templates.get("owners") or {}
+    duties, sides = pack.plan_templates.duties, pack.plan_templates.owners
     tasks: dict[tuple[str, str], list[OwnerTask]] = {("我方", "客户成功经理"): [], ("客户方", "老板/总经理"): []}
-    if tier_info.get("sponsor") and "高层赞助人" in str(tier_info["sponsor"]):
+    if tier_info.sponsor and "高层赞助人" in tier_info.sponsor:
         tasks[("我方", "高层赞助人")] = []
     for m in milestones:
         for side, shown in (("我方", m.owner_us), ("客户方", m.owner_client)):
@@ -315,10 +312,10 @@ def owners(pack: Pack, people: PeopleMatcher, milestones: list[Milestone], quick
     for (side, role), items in tasks.items():
         person = people.person(side, role)
         items = sorted(items, key=lambda t: t.due)
-        result.append(Owner(side=side, role=role, person=person.name if person else None, duty=str(duties.get(role, "")),
+        result.append(Owner(side=side, role=role, person=person.name if person else None, duty=duties.get(role, ""),
                             tasks=items, next_deadline=items[0].due if items else None))
     order = {s: i for i, s in enumerate(sides)}
-    return sorted(result, key=lambda o: (order.get(o.side, 9), _index(sides.get(o.side) or [], o.role)))
+    return sorted(result, key=lambda o: (order.get(o.side, 9), _index(sides.get(o.side, []), o.role)))
 
 
 def _role_of(shown: str) -> str:
@@ -329,41 +326,38 @@ def _index(items: list[str], item: str) -> int:
     return items.index(item) if item in items else len(items)
 
 
-def cadence(pack: Pack, tier: str, info: dict[str, Any], signing: date) -> Cadence:
-    every = info.get("review_every_days")
-    qbr_every = info.get("qbr_every_days")
-    exec_review = (pack.rules.cadence.get(tier) or {}).get("exec")
+def cadence(pack: Pack, tier: str, info: TierPlan, signing: date) -> Cadence:
+    every, qbr_every = info.review_every_days, info.qbr_every_days
+    exec_review = pack.rules.cadence[tier].exec if tier in pack.rules.cadence else ""
     return Cadence(
-        style=str(info["style"]), plan_format=str(info.get("plan_format", "")), csm_model=str(info.get("csm_model", "")),
-        kickoff=str(info.get("kickoff", "")), kickoff_by=signing + timedelta(days=int(info.get("kickoff_within_days") or 0)),
-        review=str(info.get("review", "")), review_every_days=int(every) if every else None,
-        first_reviews=[signing + timedelta(days=int(every) * n) for n in (1, 2, 3)] if every else [],
-        business_review=str(info.get("qbr") or exec_review or "无"),
-        business_review_dates=[signing + timedelta(days=int(qbr_every) * n) for n in (1, 2)] if qbr_every else [],
-        touch=str(info.get("touch", "")), sponsor=info.get("sponsor"))
+        style=info.style, plan_format=info.plan_format, csm_model=info.csm_model, kickoff=info.kickoff,
+        kickoff_by=signing + timedelta(days=info.kickoff_within_days), review=info.review, review_every_days=every,
+        first_reviews=[signing + timedelta(days=every * n) for n in (1, 2, 3)] if every else [],
+        business_review=info.qbr or exec_review or "无",
+        business_review_dates=[signing + timedelta(days=qbr_every * n) for n in (1, 2)] if qbr_every else [],
+        touch=info.touch, sponsor=info.sponsor)
 
 
-def renewal(pack: Pack, info: dict[str, Any], signing: date, people: PeopleMatcher) -> Renewal:
+def renewal(pack: Pack, info: TierPlan, signing: date, people: PeopleMatcher) -> Renewal:
     due = add_months(signing, 12)
-    window = (pack.rules.ownership.get("new_sale_window") or {}).get("months")
-    owner_role = {"csm": "客户成功经理", "sales": "销售"}.get(str(pack.rules.ownership.get("renewal", "csm")), "客户成功经理")
-    return Renewal(date=due, prepare_from=due - timedelta(days=int(info.get("renewal_prep_days") or 90)),
-                   owner=people.display("我方", owner_role),
-                   new_sale_until=add_months(signing, int(window)) if window else None)
+    ownership = pack.rules.ownership
+    window = ownership.new_sale_window.months
+    return Renewal(date=due, prepare_from=due - timedelta(days=info.renewal_prep_days),
+                   owner=people.display("我方", OWNER_ROLES[ownership.renewal]),
+                   new_sale_until=add_months(signing, window) if window else None)
 
 
-def expansion(pack: Pack, tier: str, outcomes: list[dict[str, Any]], bought: set[str],
+def expansion(pack: Pack, tier: str, outcomes: list[Outcome], bought: set[str],
               people: PeopleMatcher) -> list[ExpansionStep]:
     """Products not yet bought, from the chosen outcomes; cross-sell owner by the ownership rules."""
-    cross = pack.rules.ownership.get("cross_sell") or {}
-    role = "销售" if tier in (cross.get("sales_if_tiers") or []) else {"csm": "客户成功经理", "sales": "销售"}.get(
-        str(cross.get("otherwise", "csm")), "客户成功经理")
+    cross = pack.rules.ownership.cross_sell
+    role = "销售" if tier in cross.sales_if_tiers else OWNER_ROLES[cross.otherwise]
     steps, seen, sold = [], set(bought), offered(pack)
     for o in outcomes:
-        for step in o.get("expansion") or []:
-            if step["product"] not in seen and step["product"] in sold:
-                seen.add(step["product"])
-                steps.append(ExpansionStep(product=step["product"], why=step["why"], owner=people.display("我方", role)))
+        for step in o.expansion:
+            if step.product not in seen and step.product in sold:
+                seen.add(step.product)
+                steps.append(ExpansionStep(product=step.product, why=step.why, owner=people.display("我方", role)))
     return steps
 
 
