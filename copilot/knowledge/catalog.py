@@ -70,6 +70,26 @@ class Catalog:
                                 .where(db.chunks.c.doc_key == doc_key)).all()
         return [vector_id(id_, i) for id_, texts in rows for i in range(len(texts or [""]))]
 
+    def indexed_chunks(self, doc_key: str) -> dict[str, tuple[list[str], list[str], dict]]:
+        """A document's chunks as indexed: id -> (embedded texts, BM25 tokens, vector-store metadata
+        inputs), so a re-index can leave unchanged passages alone."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(db.chunks.c.id, db.chunks.c.kind, db.chunks.c.source, db.chunks.c.meta,
+                                          db.chunks.c.tokens, db.chunks.c.vector_texts)
+                                .where(db.chunks.c.doc_key == doc_key)).mappings().all()
+        return {r["id"]: (r["vector_texts"] or [], r["tokens"].split(" ") if r["tokens"] else [],
+                          {"kind": r["kind"], "source": r["source"], **(r["meta"] or {})}) for r in rows}
+
+    def state_value(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(db.state.c.value).where(db.state.c.key == key)).scalar()
+
+    def set_state_value(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(sa.update(db.state).where(db.state.c.key == key).values(value=value))
+            if updated.rowcount == 0:
+                conn.execute(sa.insert(db.state).values(key=key, value=value))
+
     def replace_document(self, key: str, source: str, kind: str, title: str, doc_hash: str,
                          chunks: list[Chunk], tokens: list[list[str]], texts: list[list[str]]) -> None:
         """Swap a document's chunks in one transaction, so readers never see half a document."""
