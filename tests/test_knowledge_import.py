@@ -278,3 +278,26 @@ def test_init_creates_an_empty_documented_workspace_that_runs(tmp_path, make_cop
     plan = draft_plan(copilot, PlanCustomer(name="康民大药房", industry="药店", tier="中型", goals=["提升会员复购"]))
     assert all(not q.products for q in plan.quick_wins)
     assert plan.expansion == [] and "云铺" not in render_plan(copilot.prompts, plan)
+
+
+def test_the_case_finder_pick_lists_follow_the_imported_cases(tmp_path, client):
+    sheet = write_xlsx(tmp_path / "cases.xlsx", CASE_HEADER, CASE_ROWS[:2])
+    uploaded = client.post("/api/knowledge/import", headers=bearer("one-admin-key"),
+                           files={"file": ("cases.xlsx", sheet.read_bytes())})
+    assert uploaded.status_code == 200 and uploaded.json()["sheets"][0]["added"] == 2
+    page = client.get("/cases", headers=bearer("one-admin-key")).text
+    assert ">药店<" in page and "株洲" in page and "醴陵" in page
+
+
+def test_a_document_uploaded_through_the_api_is_searchable(client):
+    document = "# 冷柜巡检制度\n\n冷柜温度每天早晚各记录一次，超过 8 度要在 30 分钟内报修。\n".encode()
+    uploaded = client.post("/api/knowledge/import", headers=bearer("one-admin-key"),
+                           files={"file": ("冷柜巡检.md", document)})
+    assert uploaded.status_code == 200 and uploaded.json()["documents_added"] == ["冷柜巡检.md"]
+    found = client.post("/api/search", json={"query": "冷柜温度超过几度要报修", "k": 3},
+                        headers=bearer("one-admin-key")).json()["results"]
+    assert found and found[0]["kind"] == "doc" and "8 度" in found[0]["text"]
+    refused = client.post("/api/knowledge/import", headers=bearer("one-admin-key"),
+                          files={"file": ("slides.pptx", b"PK\x03\x04")})
+    error = refused.json()["error"]
+    assert refused.status_code == 400 and error["type"] == "invalid_input" and "不支持" in error["message"]

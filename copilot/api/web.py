@@ -156,17 +156,19 @@ def assistant_page(request: Request, copilot: CopilotDep, role: str = "support",
 @page_router.get("/cases", response_class=HTMLResponse)
 def cases_page(request: Request, copilot: CopilotDep) -> HTMLResponse:
     pack = copilot.pack
+    # Pick lists follow the data: the gazetteer's places plus every city a case is in.
     provinces: dict[str, list[str]] = {}
-    for city, province in pack.gazetteer.cities.items():
+    places = {**{c.city: c.province for c in pack.cases if c.province}, **pack.gazetteer.cities}
+    for city, province in places.items():
         provinces.setdefault(province, []).append(city)
-    return _page(request, "cases.html", "cases", industries=list(pack.gazetteer.industries),
+    return _page(request, "cases.html", "cases", industries=pack.industries(),
                  provinces=provinces, tiers=pack.rules.size_tiers, situations=list(pack.gazetteer.situations))
 
 
 @page_router.get("/plans", response_class=HTMLResponse)
 def plans_page(request: Request, copilot: CopilotDep) -> HTMLResponse:
     pack = copilot.pack
-    return _page(request, "plans.html", "plans", industries=list(pack.gazetteer.industries),
+    return _page(request, "plans.html", "plans", industries=pack.industries(),
                  tiers=pack.rules.size_tiers, products=pack.vendor.products,
                  goals=COMMON_GOALS, owners=pack.plan_templates.owners)
 
