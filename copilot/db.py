@@ -114,6 +114,23 @@ knowledge_items = sa.Table(
     sa.Column("updated_by", sa.String(128), nullable=False),
 )
 
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+account_activity = sa.Table(
+    "account_activity",
+    metadata,
+    sa.Column("account_id", sa.String(255), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),
+    sa.Column("data", sa.JSON, nullable=False),
+)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -126,6 +126,73 @@ class Grounding(Strict):
     weights: dict[str, float] = Field(default_factory=dict)
 
 
+
+# Insight (accounts): health, renewal risk, journey and next best actions ---------------------------
+NarrowPart = Literal["usage", "logins", "adoption", "milestones"]
+BroadPart = Literal["narrow", "tickets", "nps"]
+RiskIndicator = Literal["usage_decline", "adoption_gap", "ticket_rise", "nps_detraction", "late_milestones",
+                        "renewal_near"]
+JourneyState = Literal["onboarding", "first_value", "adoption", "expansion", "at_risk", "renewed", "churned"]
+
+
+class HealthRules(Strict):
+    """Narrow health = product usage + business outcome; broad = narrow + experience (handbook)."""
+
+    window_months: int = Field(default=3, ge=1, description="Months averaged for 'recent' and 'before'")
+    narrow: dict[NarrowPart, float] = Field(default_factory=lambda: {
+        "usage": 0.4, "logins": 0.15, "adoption": 0.25, "milestones": 0.2})
+    broad: dict[BroadPart, float] = Field(default_factory=lambda: {"narrow": 0.7, "tickets": 0.2, "nps": 0.1})
+
+
+class RiskRules(Strict):
+    """Logistic renewal-risk model over leading indicators; the coefficients are priors."""
+
+    bias: float = -2.0
+    weights: dict[RiskIndicator, float] = Field(default_factory=lambda: {
+        "usage_decline": 4.0, "adoption_gap": 1.5, "ticket_rise": 1.0, "nps_detraction": 0.5,
+        "late_milestones": 1.5, "renewal_near": 0.5})
+    horizon_days: int = Field(default=365, ge=1, description="renewal_near is 1 on the day, 0 this far out")
+    high: float = Field(default=0.6, ge=0, le=1)
+    medium: float = Field(default=0.3, ge=0, le=1)
+
+
+class JourneyRules(Strict):
+    """State definitions (thresholds) and the Dirichlet prior of the monthly transition matrix."""
+
+    onboarding_months: int = Field(default=2, ge=0)
+    first_value_adoption: float = Field(default=0.3, ge=0, le=1)
+    first_value_milestones: int = Field(default=1, ge=1)
+    adoption_min: float = Field(default=0.5, ge=0, le=1)
+    expansion_growth: float = Field(default=0.2, ge=0)
+    at_risk_decline: float = Field(default=0.3, ge=0, le=1)
+    no_value_months: int = Field(default=4, ge=1, description="No first value after this many months is at risk")
+    prior_strength: float = Field(default=5.0, ge=0, description="Pseudo-transitions per row")
+    horizon_months: int = Field(default=12, ge=1, description="Months ahead when the renewal date is unknown")
+    prior: dict[JourneyState, dict[JourneyState, float]] = Field(default_factory=dict)
+
+
+class ActionTarget(Strict):
+    """Playbooks (by journey and topic) that move an account from a state to the target state."""
+
+    target: JourneyState
+    journeys: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
+    why: str = ""
+
+
+class ActionRules(Strict):
+    max_actions: int = Field(default=3, ge=1)
+    per_target: int = Field(default=1, ge=1, description="Playbooks offered per target entry")
+    targets: dict[JourneyState, list[ActionTarget]] = Field(default_factory=dict)
+
+
+class Insight(Strict):
+    health: HealthRules = Field(default_factory=HealthRules)
+    risk: RiskRules = Field(default_factory=RiskRules)
+    journey: JourneyRules = Field(default_factory=JourneyRules)
+    actions: ActionRules = Field(default_factory=ActionRules)
+
+
 class Rules(Strict):
     size_tiers: list[SizeTier] = Field(min_length=1, default_factory=lambda: [
         SizeTier(name="大型", min_fee=1_000_000), SizeTier(name="中型", min_fee=100_000),
@@ -141,6 +208,7 @@ class Rules(Strict):
     case_workflow: CaseWorkflow = Field(default_factory=CaseWorkflow)
     success_plan: SuccessPlanRules = Field(default_factory=SuccessPlanRules)
     actions: dict[str, ActionPolicy] = Field(default_factory=dict)
+    insight: Insight = Field(default_factory=Insight)
     # Cities and regions come from gazetteer.yaml, not from rules.yaml.
     _places: Gazetteer = PrivateAttr(default_factory=Gazetteer)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from copilot.accounts.sheets import detect_account_sheet, import_account_sheet
+from copilot.accounts.store import AccountStore
 from copilot.actions import ActionRunner, ActionStore, AuditLog
 from copilot.compose import LlmComposer, Prompts, TemplateComposer
 from copilot.db import engine_for
@@ -107,9 +109,16 @@ class Copilot:
         documents = [(g, p) for g, p in files if p.suffix.lower() not in SHEET_SUFFIXES]
         self.indexer.sync_pack(self.pack, self.items.origins(), progress)  # the pack's own changes, with progress
         report = KnowledgeReport(documents=self.indexer.ingest_files(documents, folders, skipped, progress))
-        for given, path in sheets:
+        account_sheets = {path: kind for _, path in sheets if (kind := detect_account_sheet(path))}
+        # Accounts before activity, so an activity row can name an account imported in the same run.
+        for given, path in sorted(sheets, key=lambda gp: account_sheets.get(gp[1]) != "accounts"):
             try:
-                report.sheets.append(import_sheet(path, given, self.items, self.pack.rules, self.pack.industries(), actor))
+                if path in account_sheets:
+                    report.sheets.append(import_account_sheet(path, given, account_sheets[path], self.accounts,
+                                                              self.pack.rules))
+                else:
+                    report.sheets.append(import_sheet(path, given, self.items, self.pack.rules,
+                                                      self.pack.industries(), actor))
             except InvalidInput as exc:
                 report.failed.append((given, str(exc)))
         seen = {sheet_origin(p) for _, p in sheets}
@@ -167,6 +176,11 @@ class Copilot:
             self.audit.record(actor, "knowledge_imported", None, {
                 "sheets": changed, "documents_added": docs.added, "documents_updated": docs.updated,
                 "documents_removed": docs.removed, "pruned": report.pruned})
+
+    @cached_property
+    def accounts(self) -> AccountStore:
+        """The company's own customers (from its CRM export) and their monthly activity."""
+        return AccountStore(self.engine)
 
     @cached_property
     def embedder(self) -> Embedder:
