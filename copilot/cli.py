@@ -61,7 +61,7 @@ def _print_json(data) -> None:
 @app.command()
 @handle_errors
 def ingest(paths: Annotated[list[str], typer.Argument(
-               help="Files or folders: documents (txt, md, html, pdf, docx) and sheets of FAQs, cases or playbooks (xlsx, csv)")],
+               help="Files or folders: documents (txt, md, html, pdf, docx) and sheets of FAQs, cases, playbooks, accounts or account activity (xlsx, csv)")],
            prune: Annotated[bool, typer.Option("--prune", help="Also drop indexed files that no longer exist")] = False,
            data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """Add documents and spreadsheets to the knowledge; unchanged files are skipped, removed ones dropped.
