@@ -225,3 +225,18 @@ def test_an_account_shows_health_risk_and_next_best_actions_with_reasons(tmp_pat
     assert actions and {a["playbook_id"] for a in actions} <= playbook_ids and actions[0]["why"]
     assert [a["uplift"] for a in actions] == sorted((a["uplift"] for a in actions), reverse=True)
     assert len(healthy) > 10
+
+
+def test_the_book_sorted_by_risk_puts_the_declining_account_first_with_its_reason(tmp_path):
+    write_sample_sheets(tmp_path / "demo")
+    app = create_app(build_settings(tmp_path, data_dir=tmp_path / "data"))
+    with TestClient(app) as client:
+        app.state.copilot.ingest([str(tmp_path / "demo")])
+        book = client.get("/api/accounts", params={"sort": "risk", "limit": 500}).json()["items"]
+        high = client.get("/api/accounts", params={"risk": "高", "limit": 500}).json()["items"]
+    assert [a["risk"] for a in book] == sorted((a["risk"] for a in book), reverse=True)
+    bakery = next(a for a in book if a["name"] == MAIXIANGFANG)
+    assert bakery in high and bakery["risk_level"] == "高" and "活跃门店" in bakery["risk_summary"]
+    assert all(a["risk_level"] == "高" for a in high) and len(high) < len(book)
+    healthy = [a for a in book if a["risk_level"] == "低"]
+    assert healthy and min(a["health"] for a in healthy) > bakery["health"]
