@@ -155,7 +155,8 @@ class HybridRetriever:
         words = snap.lexical.scores(tokens, mask)
         chars = snap.bigram.scores(grams, mask)
         vector = query_vector if query_vector is not None else self.embed_query(query)
-        dense, matched = self._dense(snap, vector, mask, filters)
+        keyword_rows = np.union1d(_top_rows(words, self.candidates), _top_rows(chars, self.candidates))
+        dense, matched = self._dense(snap, vector, mask, filters, keyword_rows)
         fusion = fusion or self.fusion
         if dense_weight is not None:
             fusion = replace(fusion, dense=dense_weight)
@@ -173,8 +174,8 @@ class HybridRetriever:
                    for row, score in fused[:k]]
         return SearchResult(query=query, results=results, signals=signals)
 
-    def _dense(self, snap: _Snapshot, vector: np.ndarray, mask: np.ndarray,
-               filters: SearchFilters) -> tuple[dict[int, float], dict[int, str]]:
+    def _dense(self, snap: _Snapshot, vector: np.ndarray, mask: np.ndarray, filters: SearchFilters,
+               keyword_rows: np.ndarray) -> tuple[dict[int, float], dict[int, str]]:
         """Best cosine per allowed passage over all its vectors, and which text scored it."""
         allowed = int(mask.sum())
         if allowed == 0:
@@ -199,9 +200,26 @@ class HybridRetriever:
                 best[row] = score
                 views = snap.chunks[row].views
                 matched[row] = views[int(position or 0)] if int(position or 0) < len(views) else ""
-            if len(best) >= want // 2 or snap.vectors is None:
+            if snap.vectors is None:
+                return best, matched
+            if len(best) >= want // 2:
+                # An approximate index can miss a passage (a just-written one included): what the
+                # keyword channels found is scored exactly, so the fusion never sees it as dissimilar.
+                self._rescore(snap, vector, [r for r in keyword_rows.tolist() if mask[r] and r not in best],
+                              best, matched)
                 return best, matched
         return self._dense_exact(snap, vector, mask)
+
+    @staticmethod
+    def _rescore(snap: _Snapshot, vector: np.ndarray, rows: list[int], best: dict[int, float],
+                 matched: dict[int, str]) -> None:
+        assert snap.vectors is not None
+        for row in rows:
+            start = int(snap.vector_start[row])
+            views = snap.chunks[row].views
+            scores = snap.vectors[start:start + len(views)].astype(np.float32) @ vector
+            best[row] = float(scores.max())
+            matched[row] = views[int(np.argmax(scores))]
 
     def _dense_exact(self, snap: _Snapshot, vector: np.ndarray, mask: np.ndarray) -> tuple[dict[int, float], dict[int, str]]:
         assert snap.vectors is not None

@@ -183,3 +183,15 @@ class TestDeploymentContract:
         assert all(e.kind != "doc" for e in worker_b.retriever.search("收银机硬件质保几年", k=20).results)
         assert worker_b.store.count() == worker_b.catalog.vector_count()
         assert worker_b.catalog.chunk_count() == PACK_SIZE
+
+
+def test_a_passage_the_vector_index_lost_is_still_scored_on_meaning(tmp_path, make_copilot):
+    """An approximate index can lag or miss a passage; what the keyword channels find still gets its
+    true similarity, so it is not ranked as if it meant nothing."""
+    copilot = make_copilot(exact_search_max_vectors=0)  # every dense query goes to Chroma, as at scale
+    before = copilot.retriever.search("小票打印机不出纸", k=3, dense_weight=0.9).results[0]
+    assert before.id == "faq-printer" and before.dense > 0.5
+    lost = [i for i in copilot.catalog.vector_ids("pack:faqs") if i.startswith("faq-printer")]
+    copilot.store.delete(lost)  # Chroma no longer returns it
+    after = copilot.retriever.search("小票打印机不出纸", k=3, dense_weight=0.9).results[0]
+    assert after.id == "faq-printer" and after.dense == pytest.approx(before.dense, abs=1e-3)
