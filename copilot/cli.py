@@ -108,6 +108,21 @@ def remove(paths: Annotated[list[str], typer.Argument(help="Documents or sheets 
 
 @app.command()
 @handle_errors
+def documents(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """The documents and sheets in the knowledge, with what each brought (keys for `copilot remove`)."""
+    sources = _copilot(data_dir).sources()
+    if json_out:
+        _print_json([s.model_dump(mode="json") for s in sources])
+        return
+    table = Table("kind", "file", "passages", "items", "updated", "key")
+    for s in sources:
+        table.add_row(s.kind, s.name + ("" if s.file_exists else " [red](file gone)[/red]"), str(s.passages),
+                      str(s.items or ""), f"{s.updated_at:%Y-%m-%d %H:%M}" if s.updated_at else "", s.key)
+    console.print(table if sources else "no documents or sheets yet: `copilot ingest PATH`")
+
+
+@app.command()
+@handle_errors
 def export(path: Annotated[Path, typer.Argument(help="The .xlsx or .csv file to write")],
            kind: Annotated[str, typer.Option("--kind", help="faq, case or playbook")],
            template: Annotated[bool, typer.Option("--template", help="Only the header row: a blank sheet to fill")] = False,

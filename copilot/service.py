@@ -22,6 +22,7 @@ from copilot.intent import IntentClassifier
 from copilot.errors import InvalidInput
 from copilot.knowledge.catalog import Catalog, content_hash
 from copilot.knowledge.changes import KnowledgeExecutor
+from copilot.knowledge.sources import KnowledgeSource, list_sources
 from copilot.knowledge.importer import SHEET_SUFFIXES, SheetReport, import_sheet, sheet_origin
 from copilot.knowledge.ingest import IngestReport, Indexer, Progress, expand_paths
 from copilot.knowledge.items import ItemStore, KnowledgeItem, listing, overlay
@@ -151,6 +152,19 @@ class Copilot:
         self.audit.record(actor, "knowledge_removed", None, {"sources": removed})
         return removed
 
+    def sources(self) -> list[KnowledgeSource]:
+        """The documents and sheets the knowledge came from (the pack's own files aside)."""
+        return list_sources(self.catalog, self.items)
+
+    def remove_source(self, paths: list[str], actor: str) -> list[str]:
+        """`remove`, and a file uploaded through the API goes with its knowledge: the product owns that copy."""
+        removed = self.remove(paths, actor=actor)
+        uploads = (self.settings.data_dir / "uploads").resolve()
+        for given in removed:
+            if Path(given).resolve().parent == uploads:
+                Path(given).unlink(missing_ok=True)
+        return removed
+
     def knowledge_items(self) -> list[KnowledgeItem]:
         """Every item, retired ones included, as the knowledge page lists them."""
         return listing(self.base_pack, self.items.all())
@@ -264,7 +278,8 @@ class Copilot:
 
     @cached_property
     def action_runner(self) -> ActionRunner:
-        executors = {**build_executors(self.settings), "knowledge": KnowledgeExecutor(self.items, self.refresh_knowledge)}
+        executors = {**build_executors(self.settings),
+                     "knowledge": KnowledgeExecutor(self.items, self.refresh_knowledge, self.remove_source)}
         return ActionRunner(self.actions, lambda type_: self.pack.rules.action_policy(type_),
                             executors, lambda role: self.pack.rules.confirmable_actions(role))
 

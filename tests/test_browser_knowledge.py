@@ -147,3 +147,33 @@ def test_phone_width_knowledge_page_has_no_sideways_scroll(page: Page) -> None:
     expect(page.locator("#kb-dialog")).to_be_visible()
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"/knowledge scrolls sideways at 390px: {width[0]}px wide"
+
+
+@browser_test
+def test_remove_a_file_goes_through_the_inbox_and_its_knowledge_goes_with_it(page: Page, api: httpx.Client,
+                                                                             tmp_path) -> None:
+    document = tmp_path / "冷柜巡检.md"
+    document.write_text("# 冷柜巡检制度\n\n冷柜温度每天早晚各记录一次，超过 8 度要在 30 分钟内报修。\n", encoding="utf-8")
+    page.goto("/knowledge")
+    page.set_input_files("#kb-file", str(document))
+    expect(page.locator("#kb-import-result")).to_contain_text("冷柜巡检.md")
+    row = page.locator(".kb-source").filter(has_text="冷柜巡检.md")
+    expect(row).to_contain_text("文档")
+
+    row.locator("[data-remove]").click()
+    row.locator(".kb-remove input").fill("浏览器测试：制度作废")
+    row.locator(".kb-remove [type=submit]").click()
+    done = row.locator(".kb-notice-ok")
+    expect(done).to_contain_text("已提交，等待第二个人在「待确认」里确认")
+    found = api.post("/api/search", json={"query": "冷柜温度超过几度要报修", "k": 3}).json()["results"]
+    assert any("8 度" in r["text"] for r in found)  # not until confirmed
+
+    done.locator("a[href='/actions']").click()
+    card = page.locator(".inbox-card").filter(has_text="冷柜巡检.md")
+    card.locator("[data-approve]").click()
+    page.click("#confirm-ok")
+    expect(card).to_have_count(0)
+    found = api.post("/api/search", json={"query": "冷柜温度超过几度要报修", "k": 3}).json()["results"]
+    assert not any("8 度" in r["text"] for r in found)
+    page.goto("/knowledge")
+    expect(page.locator(".kb-source").filter(has_text="冷柜巡检.md")).to_have_count(0)

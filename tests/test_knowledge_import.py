@@ -156,8 +156,11 @@ def test_export_round_trips_and_remove_takes_a_sheet_out(tmp_path, cli, tiny_pac
     assert cli("export", "blank.csv", "--kind", "case", "--template").exit_code == 0
     assert (tmp_path / "blank.csv").read_text(encoding="utf-8-sig").startswith("编号,客户名称")
 
+    listed = json.loads(cli("documents", "--json").stdout)
+    assert [(s["name"], s["kind"], s["items"]) for s in listed] == [("faq.xlsx", "sheet", 4)]
     removed = cli("remove", "faq.xlsx")
     assert removed.exit_code == 0 and "removed: faq.xlsx" in removed.stdout
+    assert json.loads(cli("documents", "--json").stdout) == []
     assert cli("export", "after.xlsx", "--kind", "faq").exit_code == 0
     assert not {row[0] for row in FAQ_ROWS} & {f.question for f in load_sheet(tmp_path / "after.xlsx").items}
     missing = cli("remove", "nothing.docx")
@@ -301,3 +304,31 @@ def test_a_document_uploaded_through_the_api_is_searchable(client):
                           files={"file": ("slides.pptx", b"PK\x03\x04")})
     error = refused.json()["error"]
     assert refused.status_code == 400 and error["type"] == "invalid_input" and "不支持" in error["message"]
+
+
+def test_a_second_person_confirms_taking_a_document_and_a_sheet_out(tmp_path, client):
+    document = "# 冷柜巡检制度\n\n冷柜温度每天早晚各记录一次，超过 8 度要在 30 分钟内报修。\n".encode()
+    client.post("/api/knowledge/import", headers=bearer("one-admin-key"), files={"file": ("冷柜巡检.md", document)})
+    sheet = write_xlsx(tmp_path / "faq.xlsx", FAQ_HEADER, FAQ_ROWS)
+    client.post("/api/knowledge/import", headers=bearer("one-admin-key"), files={"file": ("faq.xlsx", sheet.read_bytes())})
+    assert client.get("/api/knowledge/documents", headers=bearer("support-key")).status_code == 403
+    listed = {s["name"]: s for s in client.get("/api/knowledge/documents", headers=bearer("one-admin-key")).json()}
+    assert listed["冷柜巡检.md"]["kind"] == "document" and listed["冷柜巡检.md"]["passages"] >= 1
+    assert listed["faq.xlsx"]["kind"] == "sheet" and listed["faq.xlsx"]["items"] == 4
+
+    def search(query: str) -> list[dict]:
+        return client.post("/api/search", json={"query": query, "k": 3}, headers=bearer("one-admin-key")).json()["results"]
+
+    for name, query, gone in (("冷柜巡检.md", "冷柜温度超过几度要报修", "8 度"), ("faq.xlsx", "医保卡刷不了怎么办", "医保读卡器")):
+        proposed = client.post("/api/knowledge/documents/removals", headers=bearer("one-admin-key"),
+                               json={"key": listed[name]["key"], "reason": "制度已作废"})
+        assert proposed.status_code == 201 and name in proposed.json()["summary"]
+        assert any(gone in r["text"] for r in search(query))  # nothing happens before the confirmation
+        confirmed = client.post(f"/api/actions/{proposed.json()['id']}/confirm", headers=bearer("two-admin-key"),
+                                json={"decision": "approve"})
+        assert confirmed.status_code == 200 and confirmed.json()["status"] == "executed", confirmed.text
+        assert not any(gone in r["text"] for r in search(query))
+        assert not (tmp_path / "api-data" / "uploads" / name).exists()  # the uploaded copy goes too
+    assert client.get("/api/knowledge/documents", headers=bearer("one-admin-key")).json() == []
+    unknown = client.post("/api/knowledge/documents/removals", headers=bearer("one-admin-key"), json={"key": "/nope.md"})
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found"

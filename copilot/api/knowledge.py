@@ -1,5 +1,6 @@
-"""Knowledge management: import spreadsheets and documents, list and view items, propose edits,
-retirements and restores (a second person confirms them in the action inbox), export sheets."""
+"""Knowledge management: import spreadsheets and documents, list and view items and the files they
+came from, propose edits, retirements, restores and removals (a second person confirms them in the
+action inbox), export sheets."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from starlette.background import BackgroundTask
 
 from copilot.api.deps import CopilotDep, PrincipalDep
 from copilot.errors import InvalidInput
-from copilot.knowledge.changes import Change, propose_change
+from copilot.knowledge.changes import Change, propose_change, propose_removal
+from copilot.knowledge.sources import KnowledgeSource, require_source
 from copilot.knowledge.importer import SHEET_SUFFIXES
 from copilot.knowledge.items import KnowledgeItem, require
 from copilot.knowledge.parsers import SUPPORTED
@@ -65,6 +67,11 @@ class ImportOut(BaseModel):
 class ChangeRequest(BaseModel):
     change: Change
     data: dict[str, Any] | None = Field(default=None, description="For an edit: the item's fields")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RemovalRequest(BaseModel):
+    key: str = Field(max_length=1024, description="The document's or sheet's key from GET /api/knowledge/documents")
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -121,6 +128,22 @@ def propose_item_change(item_id: str, body: ChangeRequest, copilot: CopilotDep,
     current = require(_visible(copilot, principal), item_id)
     return propose_change(copilot.actions, current, body.change, body.data, principal.name, principal.role,
                           body.reason)
+
+
+@router.get("/api/knowledge/documents", response_model=list[KnowledgeSource])
+def list_documents(copilot: CopilotDep, principal: PrincipalDep) -> list[KnowledgeSource]:
+    """The ingested documents and imported sheets, with how many passages and items each brought."""
+    _require_manager(principal)
+    return copilot.sources()
+
+
+@router.post("/api/knowledge/documents/removals", response_model=ProposedActionOut, status_code=201)
+def propose_document_removal(body: RemovalRequest, copilot: CopilotDep, principal: PrincipalDep) -> ProposedActionOut:
+    """Propose taking a document or sheet (and every item it brought) out of the knowledge; it
+    applies when a second person confirms it. The file on disk is left alone unless it was uploaded."""
+    _require_manager(principal)
+    source = require_source(copilot.sources(), body.key)
+    return propose_removal(copilot.actions, source, principal.name, principal.role, body.reason)
 
 
 @router.post("/api/knowledge/import", response_model=ImportOut)

@@ -136,6 +136,12 @@ class Catalog:
             rows = conn.execute(sa.select(db.chunks.c.vector_texts)).scalars()
             return sum(len(texts or [""]) for texts in rows)
 
+    def chunk_counts(self) -> dict[str, int]:
+        """Passages per document."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(db.chunks.c.doc_key, sa.func.count()).group_by(db.chunks.c.doc_key)).all()
+        return dict(rows)
+
     def chunk_count(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(db.chunks)).scalar_one()

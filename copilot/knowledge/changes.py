@@ -1,7 +1,7 @@
-"""Changes to published knowledge go through the action inbox: an edit, a retirement or a
-restore is proposed by one person and applied when a second one confirms it (rules.yaml
-`actions.change_knowledge`, four-eyes). The executor applies it to the stored items and brings
-the index in line; applying the same action twice stores the same thing (idempotent)."""
+"""Changes to published knowledge go through the action inbox: an edit, a retirement, a restore
+or taking a whole document or sheet out is proposed by one person and applied when a second one
+confirms it (rules.yaml `actions.change_knowledge`, four-eyes). The executor applies it to the
+stored items or the index; applying the same action twice leaves the same state (idempotent)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, Literal
 from copilot.actions import ActionStore
 from copilot.errors import InvalidInput
 from copilot.knowledge.items import ItemStore, KnowledgeItem, parse_item, pack_origin
+from copilot.knowledge.sources import KnowledgeSource
 from copilot.models import ProposedActionOut
 
 ACTION_TYPE = "change_knowledge"
@@ -38,20 +39,36 @@ def propose_change(actions: ActionStore, current: KnowledgeItem, change: Change,
     return actions.propose(ACTION_TYPE, f"{VERBS[change]}知识「{str(title)[:40]}」", arguments, actor, role)
 
 
+def propose_removal(actions: ActionStore, source: KnowledgeSource, actor: str, role: str,
+                    reason: str | None = None) -> ProposedActionOut:
+    what = "表格" if source.kind == "sheet" else "文档"
+    arguments = {"change": "remove_source", "source": source.model_dump(mode="json"), "reason": reason}
+    summary = f"移除{what}「{source.name[:40]}」" + (f"（{source.items} 条知识）" if source.items else "")
+    return actions.propose(ACTION_TYPE, summary, arguments, actor, role)
+
+
 class KnowledgeExecutor:
     name = "knowledge"
 
-    def __init__(self, items: ItemStore, refresh: Callable[[], Any]) -> None:
+    def __init__(self, items: ItemStore, refresh: Callable[[], Any],
+                 remove: Callable[[list[str], str], list[str]]) -> None:
         self.items = items
         self.refresh = refresh
+        self.remove = remove
 
     def run(self, action: dict[str, Any]) -> dict[str, Any]:
         args = action.get("arguments") or {}
+        actor = str(action.get("decided_by") or action.get("proposed_by"))
+        if args.get("change") == "remove_source":
+            key = args["source"]["key"]
+            try:
+                return {"removed": self.remove([key], actor)}
+            except InvalidInput:  # already out (a retry after a crash, or removed by hand meanwhile)
+                return {"removed": []}
         item = parse_item(args["kind"], args["data"])
         status = "retired" if args["change"] == "retire" else "active"
         # An edited YAML item stays in its YAML file's index document; a sheet row stays in its sheet.
         origin = args.get("origin") or pack_origin(args["kind"])
-        self.items.save(item, status, actor=str(action.get("decided_by") or action.get("proposed_by")),
-                        origin=origin, source=args.get("source") or origin)
+        self.items.save(item, status, actor=actor, origin=origin, source=args.get("source") or origin)
         self.refresh()
         return {"item_id": item.id, "status": status}

@@ -66,6 +66,7 @@
       result.innerHTML = reportHtml(file.name, report);
       state.offset = 0;
       load();
+      loadSources();
     } catch (error) {
       result.innerHTML = `<div class="notice notice-error"><strong>导入失败</strong>${esc(error.message)}</div>`;
     } finally {
@@ -326,6 +327,67 @@
     else if (event.target === dialog || event.target.closest("#kb-close")) dialog.close();
   });
 
+  // Files: the documents and sheets the knowledge came from; removing one is proposed, like any change.
+  const sources = $("kb-sources");
+
+  function sourceHtml(source) {
+    const what = source.kind === "sheet" ? `${source.items} 条知识` : `${source.passages} 段`;
+    const gone = source.file_exists ? "" : '<span class="badge badge-retired">原文件已不在</span>';
+    return `<li class="kb-source" data-key="${esc(source.key)}">
+      <div class="kb-source-row">
+        <span class="badge">${source.kind === "sheet" ? "表格" : "文档"}</span>
+        <span class="grow"><span class="kb-row-title">${esc(source.name)}</span>
+          <span class="kb-row-meta muted small">${esc(what)}${source.title && source.title !== source.name ? ` · ${esc(source.title)}` : ""}</span></span>
+        ${gone}<button type="button" class="btn btn-ghost btn-small" data-remove>移除</button>
+      </div>
+      <form class="kb-remove" hidden>
+        <input type="text" class="input" maxlength="500" placeholder="移除原因（可选）" aria-label="移除原因">
+        <button type="button" class="btn btn-ghost btn-small" data-cancel-remove>取消</button>
+        <button type="submit" class="btn btn-primary btn-small">提交移除</button>
+      </form>
+      <div class="kb-remove-result" aria-live="polite"></div>
+    </li>`;
+  }
+
+  async function loadSources() {
+    try {
+      const found = await api("GET", "/api/knowledge/documents");
+      $("kb-sources-total").textContent = `共 ${found.length} 个`;
+      sources.innerHTML = found.length ? found.map(sourceHtml).join("")
+        : '<li class="empty-line">还没有导入文件。把表格或文档拖到上面的「导入」里。</li>';
+    } catch (error) {
+      sources.innerHTML = `<li class="notice notice-error"><strong>加载失败</strong>${esc(error.message)}</li>`;
+    }
+  }
+
+  sources.addEventListener("click", (event) => {
+    const row = event.target.closest(".kb-source");
+    if (!row) return;
+    const form = row.querySelector(".kb-remove");
+    if (event.target.closest("[data-remove]")) { form.hidden = false; form.querySelector("input").focus(); }
+    if (event.target.closest("[data-cancel-remove]")) form.hidden = true;
+  });
+  sources.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const row = event.target.closest(".kb-source");
+    const button = event.target.querySelector("[type=submit]");
+    const reason = event.target.querySelector("input").value.trim();
+    busy(button, true, "提交中…");
+    try {
+      const action = await api("POST", "/api/knowledge/documents/removals", { key: row.dataset.key, reason: reason || null });
+      event.target.hidden = true;
+      row.querySelector("[data-remove]").disabled = true;
+      row.querySelector(".kb-remove-result").innerHTML = `<div class="notice kb-notice-ok"><strong>已提交，等待第二个人在「待确认」里确认</strong>
+        ${esc(action.summary)} · <a href="/actions">去「待确认」查看</a></div>`;
+      refreshBadge();
+    } catch (error) {
+      row.querySelector(".kb-remove-result").innerHTML = `<div class="notice notice-error"><strong>提交失败</strong>${esc(error.message)}</div>`;
+    } finally {
+      busy(button, false);
+    }
+  });
+
   syncControls();
   load();
+  loadSources();
 })();
