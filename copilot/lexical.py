@@ -160,6 +160,9 @@ class QueryExpander:
         return [token for term in self.terms(text) for token in tokenize(term)]
 
 
+K1, B = 1.2, 0.75
+
+
 class LexicalIndex:
     def __init__(self, corpus_tokens: list[list[str]]) -> None:
         import bm25s
@@ -167,9 +170,24 @@ class LexicalIndex:
         self.size = len(corpus_tokens)
         # Document frequencies: how informative a query word is, and whether the knowledge knows it.
         self.df: Counter[str] = Counter(t for doc in corpus_tokens for t in set(doc))
-        self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        self.avgdl = (sum(len(doc) for doc in corpus_tokens) / self.size) if self.size else 1.0
+        self._bm25 = bm25s.BM25(k1=K1, b=B)  # method "lucene", which scores_of mirrors
         if corpus_tokens:
             self._bm25.index(corpus_tokens, show_progress=False)
+
+    def scores_of(self, query_tokens: list[str], docs: list[Counter[str]], lengths: np.ndarray) -> np.ndarray:
+        """BM25 of passages added since this index was built, with its statistics (the Lucene
+        variant bm25s uses), so that they rank among the indexed ones without rebuilding it."""
+        scores = np.zeros(len(docs), dtype=np.float32)
+        if not docs or not query_tokens:
+            return scores
+        norm = K1 * ((1 - B) + B * lengths / max(self.avgdl, 1e-9))
+        for token in query_tokens:  # repeated query words count again, as in bm25s
+            df = self.df.get(token, 0)
+            idf = math.log(1 + (self.size - df + 0.5) / (df + 0.5))
+            tf = np.fromiter((doc.get(token, 0) for doc in docs), dtype=np.float32, count=len(docs))
+            scores += idf * tf / (norm + tf)
+        return scores
 
     def idf(self, token: str) -> float:
         return math.log(1 + self.size / (self.df.get(token, 0) + 0.5))

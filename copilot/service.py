@@ -240,7 +240,8 @@ class Copilot:
         return HybridRetriever(self.catalog, self.embedder, self.store,
                                dense_weight=self.settings.dense_weight, candidates=self.settings.candidates,
                                glossary=self.pack.glossary.terms, fusion=fusion, speller=speller,
-                               exact_max_vectors=self.settings.exact_search_max_vectors)
+                               exact_max_vectors=self.settings.exact_search_max_vectors,
+                               incremental_min=self.settings.incremental_index_min_passages)
 
     def intent_example_texts(self) -> list[str]:
         return IntentClassifier.example_texts(self.pack)

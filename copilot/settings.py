@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Up to this many vectors, dense search is exact over an in-memory matrix; above it the
     # vector store's approximate index answers (0 = always ask the vector store).
     exact_search_max_vectors: int = 60_000
+    # From this many passages on, a changed document is applied to a running server's loaded
+    # index instead of reloading all of it (0 = always).
+    incremental_index_min_passages: int = 2_000
 
     # API keys: {"key": "sales" | "csm" | "support" | "admin"}. Without keys the server only
     # accepts loopback binding (see cli serve); with keys every request needs a Bearer key.

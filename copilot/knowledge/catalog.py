@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -120,14 +121,17 @@ class Catalog:
         normalised texts its vectors were made of (the passage itself first)."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(db.chunks).order_by(db.chunks.c.id)).mappings().all()
+        return [_chunk_row(r) for r in rows]
+
+    def chunks_of(self, doc_keys: list[str]) -> list[tuple[Chunk, list[str]]]:
+        """The chunks of some documents, as `all_chunks` gives them."""
         found = []
-        for r in rows:
-            chunk = Chunk(id=r["id"], doc_key=r["doc_key"], position=r["position"], kind=r["kind"],
-                          source=r["source"], title=r["title"], context=r["context"], text=r["text"],
-                          meta=r["meta"] or {})
-            # Rows indexed before passages had several vectors hold only the passage's own.
-            chunk.views = r["vector_texts"] or [chunk.indexed_text]
-            found.append((chunk, r["tokens"].split(" ") if r["tokens"] else []))
+        with self.engine.connect() as conn:
+            for start in range(0, len(doc_keys), 500):
+                part = doc_keys[start:start + 500]
+                rows = conn.execute(sa.select(db.chunks).where(db.chunks.c.doc_key.in_(part))
+                                    .order_by(db.chunks.c.id)).mappings().all()
+                found += [_chunk_row(r) for r in rows]
         return found
 
     def vector_count(self) -> int:
@@ -179,3 +183,11 @@ class Catalog:
         updated = conn.execute(sa.update(db.state).where(db.state.c.key == "index_version").values(value=value))
         if updated.rowcount == 0:
             conn.execute(sa.insert(db.state).values(key="index_version", value=value))
+
+
+def _chunk_row(r: Any) -> tuple[Chunk, list[str]]:
+    chunk = Chunk(id=r["id"], doc_key=r["doc_key"], position=r["position"], kind=r["kind"], source=r["source"],
+                  title=r["title"], context=r["context"], text=r["text"], meta=r["meta"] or {})
+    # Rows indexed before passages had several vectors hold only the passage's own.
+    chunk.views = r["vector_texts"] or [chunk.indexed_text]
+    return chunk, r["tokens"].split(" ") if r["tokens"] else []
