@@ -31,6 +31,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python scripts/bench_api.py
 	$(BIN)/python scripts/bench_cli.py
 	$(BIN)/python scripts/bench_import.py --rows 1000
+	$(BIN)/python scripts/bench_reload.py
+	$(BIN)/python scripts/bench_accounts.py
 
 screenshots: $(BIN)/.installed
 	bash scripts/setup-browser.sh

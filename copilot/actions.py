@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # How many candidates an ambiguous id prefix lists.
 AMBIGUOUS_SHOWN = 10
+# Not yet done or rejected: a repeat of the same request joins such an action instead of a new one.
+OPEN_STATUSES = ("proposed", "approved", "executing")
 # An action still "executing" after this long is taken to be orphaned by a dead process.
 EXECUTING_STALE_S = 120
 
@@ -73,6 +75,38 @@ class ActionStore:
         with self.engine.begin() as conn:
             conn.execute(sa.insert(db.actions).values(**row))
             self.audit.record(proposed_by, "proposed", row["id"], {"type": type_, "summary": summary}, conn)
+        return ProposedActionOut(**row)
+
+    def find_open(self, type_: str, match: dict[str, Any]) -> ProposedActionOut | None:
+        """The newest action of this type still open (proposed, approved or executing) whose
+        arguments hold every item of `match`."""
+        query = (sa.select(db.actions).where(db.actions.c.type == type_, db.actions.c.status.in_(OPEN_STATUSES))
+                 .order_by(db.actions.c.created_at.desc()))
+        with self.engine.connect() as conn:
+            # Filtered here, not in SQL: JSON operators differ between SQLite and Postgres, and the
+            # open actions of one type are few (closed ones are excluded by the indexed status).
+            for row in conn.execute(query).mappings():
+                if all(row["arguments"].get(k) == v for k, v in match.items()):
+                    return ProposedActionOut(**row)
+        return None
+
+    def add_repeat(self, action_id: str, repeat: dict[str, Any], actor: str) -> ProposedActionOut | None:
+        """Append `repeat` (with the time) to an open action's arguments["repeats"], audited; None
+        when the action is no longer open."""
+        table = db.actions
+        with self.engine.begin() as conn:
+            # A no-op write first takes the row (Postgres) or database (SQLite) write lock, so two
+            # repeats at once cannot both extend the same old list. updated_at is left alone: it
+            # times an executing action's lease.
+            touched = conn.execute(sa.update(table).where(table.c.id == action_id, table.c.status.in_(OPEN_STATUSES))
+                                   .values(status=table.c.status))
+            if touched.rowcount != 1:
+                return None
+            row = dict(conn.execute(sa.select(table).where(table.c.id == action_id)).mappings().one())
+            entry = {**repeat, "at": _now().isoformat()}
+            row["arguments"] = {**row["arguments"], "repeats": [*row["arguments"].get("repeats", []), entry]}
+            conn.execute(sa.update(table).where(table.c.id == action_id).values(arguments=row["arguments"]))
+            self.audit.record(actor, "repeated", action_id, entry, conn)
         return ProposedActionOut(**row)
 
     def get(self, action_id: str) -> dict[str, Any] | None:

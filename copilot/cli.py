@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markdown import Markdown
@@ -197,7 +198,20 @@ def ask(question: str,
         console.print(f"[yellow]待确认操作 {action.id}: {action.summary}[/yellow]")
 
 
-@app.command("eval")
+class _EvalGroup(TyperGroup):
+    """`copilot eval [FILES]` still scores the eval questions; `copilot eval insight` the account insight."""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["questions", *args]
+        return super().parse_args(ctx, args)
+
+
+eval_app = typer.Typer(cls=_EvalGroup, help="Measure the copilot: the eval questions (default) or the account insight.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("questions")
 @handle_errors
 def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML files or folders")] = None,
           out: Annotated[Optional[Path], typer.Option(help="Per-question results (JSONL)")] = None,
@@ -236,6 +250,32 @@ def eval_(files: Annotated[Optional[list[Path]], typer.Argument(help="Eval YAML 
         console.print(f"{split}: declines {metrics[split].get('declines')}")
         console.print(f"{split}: answers {metrics[split].get('answers', {}).get('overall')}")
     console.print(f"per-question results: {out}")
+
+
+@eval_app.command("insight")
+@handle_errors
+def eval_insight(sample: Annotated[bool, typer.Option("--sample/--workspace",
+                                                      help="The sample book (default) or the imported accounts")] = True,
+                 accounts: Annotated[int, typer.Option(min=20, max=20_000, help="Accounts in the sample book")] = 600,
+                 data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Backtest renewal risk on held-out accounts (AUC, precision at the top 10 %) and measure how many
+    high-risk accounts get a next best action backed by a playbook."""
+    from datetime import date
+
+    from copilot.accounts import evaluate
+
+    copilot = _copilot(data_dir)
+    result = (evaluate.evaluate_sample(copilot.pack, n=accounts) if sample
+              else evaluate.evaluate_workspace(copilot.accounts, copilot.pack, date.today()))
+    if json_out:
+        _print_json(result.model_dump(mode="json"))
+        return
+    from rich.table import Column
+
+    table = Table("指标", "数值", Column("说明", overflow="fold"))
+    for row in evaluate.rows(result):
+        table.add_row(*row)
+    console.print(table)
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

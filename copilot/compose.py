@@ -13,7 +13,7 @@ import jinja2
 from pydantic import BaseModel
 
 from copilot.lexical import bigrams, tokenize
-from copilot.models import Draft, Evidence, Intent, Task
+from copilot.models import Draft, Evidence, Intent
 from copilot.rules import Rules
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,8 @@ class LlmSlots(BaseModel):
 
 
 class LlmIntent(BaseModel):
-    task: Task
+    # Not account_insight: questions about the company's own customers are recognised before.
+    task: Literal["find_cases", "draft_plan", "faq", "practice_question", "escalation", "out_of_scope"]
     slots: LlmSlots = LlmSlots()
 
 

@@ -131,6 +131,31 @@ account_activity = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
 )
 
+account_plans = sa.Table(
+    "account_plans",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.String(255), index=True),
+    sa.Column("customer", sa.String(512), nullable=False),
+    sa.Column("plan", sa.JSON, nullable=False),
+    sa.Column("markdown", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+plan_milestones = sa.Table(
+    "plan_milestones",
+    metadata,
+    sa.Column("plan_id", sa.String(36), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("title", sa.String(512), nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("updated_by", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -11,7 +11,9 @@ MAX_QUESTION_CHARS = 2000  # a question longer than this is refused, not truncat
 
 Role = Literal["sales", "csm", "support"]
 Kind = Literal["case", "faq", "playbook", "doc"]
-Task = Literal["find_cases", "draft_plan", "faq", "practice_question", "escalation", "out_of_scope"]
+# account_insight: a question about the company's own customers, answered from the account data.
+Task = Literal["find_cases", "draft_plan", "faq", "practice_question", "escalation", "out_of_scope",
+               "account_insight"]
 Tier = Literal["大型", "中型", "中小", "小微"]
 Audience = Literal["public", "internal"]
 

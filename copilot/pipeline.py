@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from copilot import conversation
-from copilot.actions import ActionStore, AuditLog
+from copilot.accounts.answers import respond as account_answer
+from copilot.accounts.models import Account
+from copilot.accounts.resolve import AccountResolver, Mention, as_customer, contact_card
+from copilot.accounts.store import name_key
+from copilot.actions import STATUS_ZH, ActionStore, AuditLog
 from copilot.compose import LlmComposer, TemplateComposer, renumber_citations
 from copilot.errors import InvalidInput
 from copilot.intent import IntentClassifier
@@ -19,9 +23,11 @@ from copilot.knowledge.pack import Pack
 from copilot.matching import effective_weights, merge_customer, score_case
 from copilot.models import (MAX_QUESTION_CHARS, AskResponse, Classification, Customer, Draft, Evidence, Intent, ProposedActionOut, Role, SearchFilters,
                             SearchResult, Slots)
+from copilot.normalize import normalize
 from copilot.retrieve import HybridRetriever
 from copilot.rules import Grounding
-from copilot.workflows.plans import PlanCustomer, customer_name_from_text, draft_plan, render_plan
+from copilot.workflows.plans import (PlanCustomer, customer_from_account, customer_name_from_text, draft_plan,
+                                     render_plan)
 
 EVIDENCE_K = 6
 
@@ -37,13 +43,24 @@ class Deps:
     llm: LlmComposer | None = None
     llm_intent: bool = True
     audiences: dict[str, list[str]] = field(default_factory=dict)  # per-caller override
+    accounts: AccountResolver | None = None  # the company's own customers, found by name in a question
 
 
 def answer(deps: Deps, question: str, role: Role, customer: Customer | None = None,
            history: list[str | conversation.Turn] | None = None, actor: str = "anonymous",
            audiences: list[str] | None = None) -> AskResponse:
     question = validate_question(question)
-    query = conversation.resolve(question, history, deps.classifier).query  # "那上海的呢？" → a whole question
+    resolved = conversation.resolve(question, history, deps.classifier)
+    query = resolved.query  # "那上海的呢？" → a whole question
+    if deps.accounts is not None and (about := account_answer(query, role, deps.accounts, deps.composer.prompts,
+                                                              deps.pack, audiences)):
+        # "麦香坊现在怎么样？": the company's own customer data answers, not the best-practice knowledge.
+        deps.audit.record(actor, "ask", None, {"role": role, "question": question, "task": about.intent.task,
+                                               "grounded": True, "answer": about.answer[:2000], "sources": []})
+        return about
+    mention = find_account(deps, [question, *reversed(resolved.context)])
+    if mention is not None:  # what the CRM knows about the customer, unless the caller said otherwise
+        customer = as_customer(mention.account, customer)
     vector = deps.retriever.embed_query(query)
     intent = understand(deps, question, role, customer, history, vector, query)
     evidence, found = find(deps, query, intent, vector, audiences)
@@ -54,7 +71,8 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     choices = likely_questions(evidence, grounded)
     if intent.task == "draft_plan" and (intent.slots.industry or intent.slots.tier):
         # Deliver a usable result: the full plan, not advice about plans (and no answer drafted to be thrown away).
-        draft, grounded, choices = plan_draft(deps, intent, evidence, audiences, question), True, []
+        draft, grounded, choices = plan_draft(deps, intent, evidence, audiences, question,
+                                              mention.account if mention else None), True, []
     elif grounded and (options := vague_choices(query, evidence)):
         # Too little said to pick one answer: let the person choose rather than guess.
         draft, choices = Draft(answer=deps.composer.prompts.render("choose.md.j2", choices=options),
@@ -63,14 +81,12 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
         composer = deps.llm or deps.composer
         draft = (composer.compose(query, intent, evidence, grounded, choices, history) if deps.llm
                  else composer.compose(query, intent, evidence, grounded, choices))
-    actions = propose(deps, question, intent, draft.answer, evidence, customer, actor) if grounded or \
-        intent.task == "escalation" else []
+    actions, repeat = propose(deps, question, intent, draft.answer, evidence, customer, actor, mention, grounded) \
+        if grounded or intent.task == "escalation" else ([], False)
     cited = [evidence[i] for i in draft.cited if i < len(evidence)] if grounded else []
     text = renumber_citations(draft.answer, draft.cited) if grounded else draft.answer
     if any(a.type == "escalation_ticket" for a in actions):
-        ticket = actions[0].arguments
-        text = deps.composer.prompts.render("escalation.md.j2", tier=ticket["account_tier"], sla=ticket["sla_minutes"],
-                                            queue=ticket["queue"], first_answer=draft.answer if grounded else "")
+        text = escalation_text(deps, actions[0], repeat, draft.answer if grounded else "")
     response = AskResponse(answer=text, explanation=draft.explanation, grounded=grounded,
                            citations=cited, intent=intent, choices=choices, actions=actions,
                            composer=draft.composer, llm_fallback=draft.llm_error is not None,
@@ -89,6 +105,14 @@ def should_answer(deps: Deps, intent: Intent, evidence: list[Evidence], confiden
         # library, not by how well the words of the question match a passage.
         return any(e.kind == "case" for e in evidence)
     return bool(evidence) and confidence >= threshold(deps)
+
+
+def find_account(deps: Deps, texts: list[str]) -> Mention | None:
+    """The account the conversation is about: named in the first text that names one (the
+    question, then earlier turns, latest first)."""
+    if deps.accounts is None:
+        return None
+    return next((found for text in texts if (found := deps.accounts.mention(text))), None)
 
 
 def validate_question(question: str) -> str:
@@ -130,13 +154,16 @@ def find(deps: Deps, question: str, intent: Intent, vector: Any,
 
 
 def plan_draft(deps: Deps, intent: Intent, evidence: list[Evidence], audiences: list[str] | None,
-               question: str = "") -> Draft:
-    """A joint success plan from what the question says about the customer."""
+               question: str = "", account: Account | None = None) -> Draft:
+    """A joint success plan from what the question says about the customer, and what the CRM
+    says about the account it names (its contacts and owners become the plan's key people)."""
     slots = intent.slots
-    customer = PlanCustomer(name=customer_name_from_text(question), industry=slots.industry, city=slots.city,
-                            province=slots.province, tier=slots.tier,
+    customer = PlanCustomer(name=None if account else customer_name_from_text(question), industry=slots.industry,
+                            city=slots.city, province=slots.province, tier=slots.tier,
                             annual_fee=slots.annual_fee, situation=slots.situation,
                             goals=slots.situation + ([slots.product] if slots.product else []))
+    if account is not None:
+        customer = customer_from_account(account, customer)
     plan = draft_plan(deps, customer, audiences)
     used = {ref.id for ref in plan.sources}
     return Draft(answer=render_plan(deps.composer.prompts, plan),
@@ -238,15 +265,50 @@ def likely_questions(evidence: list[Evidence], grounded: bool) -> list[str]:
 
 
 def propose(deps: Deps, question: str, intent: Intent, drafted: str, evidence: list[Evidence],
-            customer: Customer | None, actor: str) -> list[ProposedActionOut]:
-    """Andon: an urgent issue of a key account becomes an escalation ticket for a human to confirm."""
+            customer: Customer | None, actor: str, mention: Mention | None = None,
+            grounded: bool = True) -> tuple[list[ProposedActionOut], bool]:
+    """Andon: an urgent issue of a key account becomes an escalation ticket for a human to confirm.
+    The same issue of the same account while its ticket is open joins that ticket (True: a repeat)."""
     andon = deps.pack.rules.andon
     tier = intent.slots.account_tier
     if intent.slots.urgency != "urgent" or tier not in andon.key_account_tiers:
-        return []
+        return [], False
+    account = mention.account if mention else None
+    issue = issue_key(question, evidence, grounded, mention)
+    if account is not None:
+        found = deps.actions.find_open("escalation_ticket", {"account_id": account.id, "issue_key": issue})
+        if found and (joined := deps.actions.add_repeat(found.id, {"question": question, "actor": actor}, actor)):
+            return [joined], True
     sla = andon.sla_minutes.get(tier, 60)
     ticket = {"question": question, "customer": customer.model_dump() if customer else {"tier": tier},
               "account_tier": tier, "sla_minutes": sla, "queue": andon.ticket_queue, "drafted_answer": drafted,
-              "sources": [e.source for e in evidence[:3]]}
-    summary = f"安灯升级：{tier}客户紧急问题，SLA {sla} 分钟 → {andon.ticket_queue}"
-    return [deps.actions.propose("escalation_ticket", summary, ticket, actor, intent.role)]
+              "sources": [e.source for e in evidence[:3]], "issue_key": issue}
+    if account is not None:
+        ticket |= {"account_id": account.id, "account_name": account.name, "csm": account.csm,
+                   "sales": account.sales, "contact": contact_card(account)}
+    who = f"{account.name}（{tier}客户）" if account else f"{tier}客户"
+    summary = f"安灯升级：{who}紧急问题，SLA {sla} 分钟 → {andon.ticket_queue}"
+    return [deps.actions.propose("escalation_ticket", summary, ticket, actor, intent.role)], False
+
+
+def issue_key(question: str, evidence: list[Evidence], grounded: bool, mention: Mention | None) -> str:
+    """What counts as "the same issue" for one open ticket per account: the FAQ the question was
+    answered from, else the question itself, folded, without the account's name (沃尔玛 and 沃尔玛中国
+    reporting the same outage are one issue)."""
+    if grounded and evidence and evidence[0].kind == "faq":
+        return f"faq:{evidence[0].source}"
+    text = normalize(question)
+    if mention is not None:
+        text = text.replace(mention.words, " ")
+    return f"question:{name_key(text)}"
+
+
+def escalation_text(deps: Deps, ticket: ProposedActionOut, repeat: bool, first_answer: str) -> str:
+    """What the person asking reads: the ticket drafted (or joined), whose account it is and who owns it."""
+    args = ticket.arguments
+    contact = {"name": "", "title": "", "phone": "", "email": "", **(args.get("contact") or {})}
+    return deps.composer.prompts.render(
+        "escalation.md.j2", tier=args["account_tier"], sla=args["sla_minutes"], queue=args["queue"],
+        first_answer=first_answer, account=args.get("account_name", ""), csm=args.get("csm", ""),
+        sales=args.get("sales", ""), contact=contact if contact["name"] else None, repeat=repeat,
+        status=STATUS_ZH.get(ticket.status, ticket.status), reports=1 + len(args.get("repeats", [])))

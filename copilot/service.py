@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from copilot.accounts.book import BookCache
+from copilot.accounts.plans import PlanExecutor, PlanStore, with_plan_store
+from copilot.accounts.resolve import AccountResolver
 from copilot.accounts.sheets import detect_account_sheet, import_account_sheet
 from copilot.accounts.store import AccountStore
 from copilot.actions import ActionRunner, ActionStore, AuditLog
@@ -197,6 +200,21 @@ class Copilot:
         return AccountStore(self.engine)
 
     @cached_property
+    def plans(self) -> PlanStore:
+        """Saved success plans (stored by a confirmed save) and their tracked milestones."""
+        return PlanStore(self.engine, self.audit)
+
+    @cached_property
+    def account_resolver(self) -> AccountResolver:
+        """Finds the account a question names (its name lookup is kept across requests)."""
+        return AccountResolver(self.accounts)
+
+    @cached_property
+    def book(self) -> BookCache:
+        """Every account's health, risk and latest changes, kept until the accounts data changes."""
+        return BookCache(self.accounts)
+
+    @cached_property
     def embedder(self) -> Embedder:
         return make_embedder(self.settings)
 
@@ -280,11 +298,13 @@ class Copilot:
     @cached_property
     def action_runner(self) -> ActionRunner:
         executors = {**build_executors(self.settings),
-                     "knowledge": KnowledgeExecutor(self.items, self.refresh_knowledge, self.remove_source)}
-        return ActionRunner(self.actions, lambda type_: self.pack.rules.action_policy(type_),
+                     "knowledge": KnowledgeExecutor(self.items, self.refresh_knowledge, self.remove_source),
+                     "plans": PlanExecutor(self.plans)}
+        return ActionRunner(self.actions, lambda type_: with_plan_store(type_, self.pack.rules.action_policy(type_)),
                             executors, lambda role: self.pack.rules.confirmable_actions(role))
 
     @cached_property
     def deps(self) -> Deps:
         return Deps(pack=self.pack, retriever=self.retriever, classifier=self.classifier, composer=self.composer,
-                    actions=self.actions, audit=self.audit, llm=self.llm, llm_intent=self.settings.llm_intent)
+                    actions=self.actions, audit=self.audit, llm=self.llm, llm_intent=self.settings.llm_intent,
+                    accounts=self.account_resolver)

@@ -5,7 +5,8 @@ changed accounts; the sample data is reproducible. On SQLite, and on Postgres wh
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -240,3 +241,105 @@ def test_the_book_sorted_by_risk_puts_the_declining_account_first_with_its_reaso
     assert all(a["risk_level"] == "高" for a in high) and len(high) < len(book)
     healthy = [a for a in book if a["risk_level"] == "低"]
     assert healthy and min(a["health"] for a in healthy) > bakery["health"]
+
+
+# The book: cached per data version, what changed, and a next best action proposed as a task ------
+def months_of(account_id: str, stores: list[int], **measures: list) -> list[Activity]:
+    """Activity for the months just before today, oldest first."""
+    today = date.today()
+    index = today.year * 12 + today.month - 1 - len(stores)
+    rows = []
+    for i, value in enumerate(stores):
+        month = f"{(index + i) // 12:04d}-{(index + i) % 12 + 1:02d}"
+        rows.append(Activity(account_id=account_id, month=month, active_stores=value,
+                             **{k: v[i] for k, v in measures.items()}))
+    return rows
+
+
+def test_a_new_import_changes_the_book_in_every_worker_and_nothing_else_does(tmp_path, make_copilot, database):
+    """Two Copilots on one database stand for two API workers: each keeps its computed book until
+    the accounts data changes, and a write by one is seen by the other's next read."""
+    one, two = make_copilot(**database), make_copilot(**database)
+    assert one.accounts.version() == ""
+    bakery = Account(id="acct-bakery", name="麦香坊", csm="李娜", renews_on=date.today() + timedelta(days=40))
+    one.accounts.upsert_accounts([bakery])
+    one.accounts.upsert_activity(months_of(bakery.id, [20, 20, 20, 20, 20, 20], feature_adoption=[0.7] * 6))
+    rules = one.pack.rules.insight
+    steady = two.book.book(rules, date.today())
+    assert two.book.book(rules, date.today()) is steady  # kept while nothing changed
+    version = one.accounts.version()
+    one.accounts.upsert_accounts([bakery])  # the same data again: no new version
+    one.accounts.upsert_activity(months_of(bakery.id, [20, 20, 20, 20, 20, 20], feature_adoption=[0.7] * 6))
+    assert one.accounts.version() == version and two.book.book(rules, date.today()) is steady
+
+    one.accounts.upsert_activity(months_of(bakery.id, [20, 20, 20, 14, 10, 8], feature_adoption=[0.7] * 6))
+    declining = two.book.book(rules, date.today()).get(bakery.id)
+    assert declining.risk > steady.get(bakery.id).risk and "活跃门店" in declining.risk_summary
+    one.accounts.upsert_accounts([bakery.model_copy(update={"csm": "王敏"})])
+    assert [o.name for o in two.book.book(rules, date.today()).owners()] == ["王敏"]
+
+
+def test_the_book_says_what_changed_in_the_latest_month(tmp_path, make_copilot):
+    copilot = make_copilot()
+    renews = date.today() + timedelta(days=90)
+    copilot.accounts.upsert_accounts([Account(id="a-down", name="下滑烘焙", csm="李娜", tier="中型", renews_on=renews),
+                                      Account(id="a-up", name="上升茶饮", csm="李娜", renews_on=renews),
+                                      Account(id="a-gone", name="停更小馆", csm="王敏", renews_on=renews)])
+    copilot.accounts.upsert_activity(
+        months_of("a-down", [20, 20, 20, 20, 20, 12], tickets=[2, 2, 2, 2, 2, 6], feature_adoption=[.7] * 5 + [.5],
+                  milestones_done=[1, 0, 0, 0, 0, 0], milestones_late=[0, 0, 0, 0, 0, 1], nps=[30] * 5 + [10])
+        + months_of("a-up", [10, 10, 10, 10, 10, 14], feature_adoption=[.6] * 6)
+        + months_of("a-gone", [5, 5, 5, 5, 5, 5], feature_adoption=[.6] * 6)[:4])
+    app = create_app(build_settings(tmp_path, data_dir=copilot.settings.data_dir), warm=False)
+    with TestClient(app) as client:
+        book = {a["id"]: a for a in client.get("/api/accounts", params={"sort": "risk"}).json()["items"]}
+        owners = client.get("/api/accounts/owners").json()
+    down, up, gone = book["a-down"], book["a-up"], book["a-gone"]
+    before, latest = months_of("x", [0, 0])
+    assert down["changes_period"] == f"{latest.month} 对比 {before.month}"
+    texts = [c["text"] for c in down["changes"]]
+    assert {"活跃门店 20→12（-40%）", "核心功能使用率 70%→50%", "工单 2→6 个", "1 个里程碑延期", "NPS 30→10"} <= set(texts)
+    assert all(c["worse"] for c in down["changes"])
+    assert any(t.startswith("续费风险") for t in texts)  # 20 -> 12 stores moved its risk level up
+    assert [(c["text"], c["worse"]) for c in up["changes"]] == [("活跃门店 10→14（+40%）", False)]
+    assert gone["changes"][0] == {"kind": "no_data", "text": f"{gone_month(4)} 之后没有活动数据", "worse": True}
+    assert owners == [{"name": "李娜", "accounts": 2, "high_risk": int(down["risk_level"] == "高")},
+                      {"name": "王敏", "accounts": 1, "high_risk": int(gone["risk_level"] == "高")}]
+
+
+def gone_month(n: int) -> str:
+    """The month of the n-th of six months before today (as months_of numbers them)."""
+    return months_of("x", [0] * 6)[n - 1].month
+
+
+def test_a_next_best_action_is_proposed_as_a_task_and_written_only_after_a_confirm(tmp_path):
+    write_sample_sheets(tmp_path / "demo", n=20, months=12)
+    app = create_app(build_settings(tmp_path, data_dir=tmp_path / "data"), warm=False)
+    with TestClient(app) as client:
+        app.state.copilot.ingest([str(tmp_path / "demo")])
+        bakery = client.get("/api/accounts", params={"q": "麦香坊"}).json()["items"][0]
+        detail = client.get(f"/api/accounts/{bakery['id']}").json()
+        assert detail["changes"] and detail["changes_period"] and detail["insight"]["journey_label"] == "有风险"
+        choice = detail["insight"]["next_best_actions"][0]
+        url = f"/api/accounts/{bakery['id']}/actions"
+
+        proposed = client.post(url, json={"playbook_id": choice["playbook_id"], "note": "周五前约客户"})
+        assert proposed.status_code == 201
+        action = proposed.json()
+        assert action["type"] == "account_task" and action["status"] == "proposed"
+        assert action["arguments"]["customer"] == MAIXIANGFANG and action["arguments"]["title"] == choice["title"]
+        again = client.post(url, json={"playbook_id": choice["playbook_id"]})
+        assert again.status_code == 200 and again.json()["id"] == action["id"]  # still open: the same task
+        assert not list((tmp_path / "data" / "outbox").glob("*"))  # nothing written before the confirm
+
+        wrong = client.post(url, json={"playbook_id": "pb-not-offered"}, headers={"Accept-Language": "zh-CN"})
+        assert wrong.status_code == 400 and wrong.json()["error"]["type"] == "invalid_input"
+        assert "不是" in wrong.json()["error"]["message"] and choice["playbook_id"] in wrong.json()["error"]["message"]
+        assert client.post(url, json={}).status_code == 422
+        assert client.post("/api/accounts/acct-nope/actions", json={"playbook_id": "x"}).status_code == 404
+
+        done = client.post(f"/api/actions/{action['id']}/confirm", json={"decision": "approve"}).json()
+    assert done["status"] == "executed"
+    card = Path(done["result"]["outbox"]["path"]).read_text(encoding="utf-8")
+    assert card.startswith(f"# 客户任务：{choice['title']}") and choice["why"] in card and "周五前约客户" in card
+    assert choice["playbook_id"] in card and MAIXIANGFANG in card

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from calendar import monthrange
 from datetime import date
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -54,6 +54,13 @@ class Risk(BaseModel):
     level: RiskLevel
     drivers: list[Driver] = Field(default_factory=list)
     summary: str
+
+
+class MilestoneCounts(NamedTuple):
+    """Success-plan milestones tracked in the copilot (saved plans), counted with the activity's."""
+
+    done: int = 0
+    late: int = 0
 
 
 # Monthly series -----------------------------------------------------------------------------------
@@ -107,10 +114,18 @@ def _vs_peak(rows: list[Activity], measure: str, label: str, months: int) -> tup
     return min(1.0, recent / peak), f"{label}近 {months} 个月平均 {_num(recent)}，峰值 {_num(peak)}（{recent / peak:.0%}）"
 
 
-def _narrow_measures(rows: list[Activity], months: int) -> dict[str, tuple[float, str] | None]:
+def milestone_totals(rows: list[Activity], tracked: MilestoneCounts | None) -> tuple[float, float]:
+    """Done and late milestones: the activity export's plus those tracked on saved plans."""
+    tracked = tracked or MilestoneCounts()
+    return (sum(_values(rows, "milestones_done")) + tracked.done,
+            sum(_values(rows, "milestones_late")) + tracked.late)
+
+
+def _narrow_measures(rows: list[Activity], months: int,
+                     tracked: MilestoneCounts | None = None) -> dict[str, tuple[float, str] | None]:
     measure, label = usage_measure(rows)
     adoption = latest(rows, "feature_adoption")
-    done, late = sum(_values(rows, "milestones_done")), sum(_values(rows, "milestones_late"))
+    done, late = milestone_totals(rows, tracked)
     return {
         "usage": _vs_peak(rows, measure, label, months),
         "logins": _vs_peak(rows, "logins", "登录次数", months),
@@ -144,11 +159,13 @@ def combine(measures: dict[str, tuple[float, str] | None], weights: dict[str, fl
     return HealthScore(score=round(sum(p.points for p in parts), 2), parts=parts, missing=missing, note=note)
 
 
-def health(account: Account, activity: list[Activity], rules: Insight, today: date) -> Health:
-    """Narrow health (usage + outcome) and broad health (narrow + experience), 0–100 with parts."""
+def health(account: Account, activity: list[Activity], rules: Insight, today: date,
+           milestones: MilestoneCounts | None = None) -> Health:
+    """Narrow health (usage + outcome) and broad health (narrow + experience), 0–100 with parts.
+    `milestones`: the account's tracked plan milestones, added to the activity's counts."""
     rows = history(activity, account.id, today)
     months = rules.health.window_months
-    narrow = combine(_narrow_measures(rows, months), dict(rules.health.narrow))
+    narrow = combine(_narrow_measures(rows, months, milestones), dict(rules.health.narrow))
     broad_measures = _broad_measures(rows, months)
     if narrow.score is not None:
         broad_measures["narrow"] = (narrow.score / 100, f"狭义健康度 {narrow.score:.0f}")
@@ -162,8 +179,8 @@ def _change(before: float, recent: float) -> str:
     return f"{pct:+.0f}%"
 
 
-def indicators(account: Account, rows: list[Activity], rules: Insight,
-               today: date) -> dict[RiskIndicator, tuple[float, str, str]]:
+def indicators(account: Account, rows: list[Activity], rules: Insight, today: date,
+               milestones: MilestoneCounts | None = None) -> dict[RiskIndicator, tuple[float, str, str]]:
     """Leading indicators present in the data: value, reason (one line, Chinese), short label."""
     months = rules.health.window_months
     found: dict[RiskIndicator, tuple[float, str, str]] = {}
@@ -187,7 +204,7 @@ def indicators(account: Account, rows: list[Activity], rules: Insight,
     nps = latest(rows, "nps")
     if nps is not None:
         found["nps_detraction"] = (-nps / 100, f"NPS {_num(nps)}", f"NPS {_num(nps)}")
-    done, late = sum(_values(rows, "milestones_done")), sum(_values(rows, "milestones_late"))
+    done, late = milestone_totals(rows, milestones)
     if done + late > 0:
         found["late_milestones"] = (late / (done + late), f"里程碑延期 {_num(late)} 个，共 {_num(done + late)} 个",
                                     f"里程碑延期 {_num(late)} 个")
@@ -202,13 +219,15 @@ def risk_level(probability: float, rules: Insight) -> RiskLevel:
     return "高" if probability >= rules.risk.high else "中" if probability >= rules.risk.medium else "低"
 
 
-def renewal_risk(account: Account, activity: list[Activity], rules: Insight, today: date) -> Risk:
-    """Chance the account does not renew: logistic over the leading indicators, with its drivers."""
+def renewal_risk(account: Account, activity: list[Activity], rules: Insight, today: date,
+                 milestones: MilestoneCounts | None = None) -> Risk:
+    """Chance the account does not renew: logistic over the leading indicators, with its drivers.
+    `milestones`: the account's tracked plan milestones, added to the activity's counts."""
     rows = history(activity, account.id, today)
     weights = rules.risk.weights
     drivers = [Driver(indicator=k, value=round(v, 4), contribution=round(weights.get(k, 0.0) * v, 4),
                       reason=reason, label=label)
-               for k, (v, reason, label) in indicators(account, rows, rules, today).items()]
+               for k, (v, reason, label) in indicators(account, rows, rules, today, milestones).items()]
     drivers.sort(key=lambda d: -d.contribution)
     logit = rules.risk.bias + sum(d.contribution for d in drivers)
     probability = 1 / (1 + math.exp(-logit))

@@ -94,6 +94,13 @@ def journey_states(account: Account, activity: list[Activity], rules: Insight,
     return states
 
 
+def training_states(account: Account, activity: list[Activity], rules: Insight, today: date) -> list[JourneyState]:
+    """The states of the complete months before `today`, ending in the renewal outcome when one is
+    known: without the outcomes a model fitted on the book never sees a month reach renewed or
+    churned, and its renewal probabilities would be the prior's alone."""
+    return [state for _, state in journey_states(account, history(activity, account.id, today), rules)]
+
+
 def state_at(account: Account, activity: list[Activity], rules: Insight, today: date) -> JourneyState:
     """The account's state in its last complete month (onboarding when it has none yet)."""
     states = journey_states(account, activity, rules, today)

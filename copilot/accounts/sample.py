@@ -8,12 +8,14 @@ of the renewal-risk model has labels.
 
 from __future__ import annotations
 
+import csv
 import random
 from datetime import date
 from pathlib import Path
 
 from copilot.accounts.models import Account, Activity, Contact, Tier
-from copilot.accounts.sheets import account_id, write_accounts, write_activity
+from copilot.accounts.sheets import COLUMNS, account_id, write_accounts, write_activity
+from copilot.accounts.sheets import _activity_cells as activity_cells
 
 # (industry, name endings) and (city, province) as in the pack's cases.
 INDUSTRIES = {
@@ -38,6 +40,7 @@ _CSMS = ("王敏", "李娜", "张伟", "陈静")
 _SALES = ("刘洋", "赵磊", "孙悦")
 _PRODUCTS = ("云铺收银", "云铺会员", "云铺商城", "云铺点单", "云铺数据", "云铺导购")
 MAIXIANGFANG = "麦香坊（示例）"
+_NAME_TRIES = 50  # collisions before a name gets a branch number
 
 
 def _months(end: str, count: int) -> list[str]:
@@ -91,11 +94,15 @@ def _maixiangfang(rows: list[Activity]) -> list[Activity]:
 
 
 def _name(rng: random.Random, industry: str, used: set[str]) -> str:
-    while True:
-        name = f"{rng.choice(_PREFIXES)}{rng.choice(INDUSTRIES[industry])}（示例）"
+    # A prefix and an ending give a few hundred names; a large book (the 10,000-account benchmark)
+    # runs out of them, so after a few collisions a branch number makes the name unique.
+    for attempt in range(_NAME_TRIES + 1_000_000):
+        number = f"{attempt - _NAME_TRIES + 2}号" if attempt >= _NAME_TRIES else ""
+        name = f"{rng.choice(_PREFIXES)}{rng.choice(INDUSTRIES[industry])}{number}（示例）"
         if name not in used and name != MAIXIANGFANG:
             used.add(name)
             return name
+    raise RuntimeError("no free sample name")  # unreachable: numbers never run out first
 
 
 def _account(rng: random.Random, name: str, industry: str, city: str, tier: Tier, renews_on: date,
@@ -148,11 +155,23 @@ def sample_accounts(seed: int = 7, n: int = 60, months: int = 12,
 
 
 def write_sample_sheets(folder: Path, seed: int = 7, n: int = 60, months: int = 12,
-                        end: str = "2026-11") -> tuple[Path, Path]:
-    """Write accounts.xlsx and activity.xlsx in the import format, for a demo through the real importer."""
+                        end: str = "2026-11", activity_csv: bool = False) -> tuple[Path, Path]:
+    """Write accounts.xlsx and activity.xlsx (or .csv) in the import format, for a demo through the
+    real importer."""
     folder.mkdir(parents=True, exist_ok=True)
     accounts, activity = sample_accounts(seed, n, months, end)
-    paths = folder / "accounts.xlsx", folder / "activity.xlsx"
+    paths = folder / "accounts.xlsx", folder / ("activity.csv" if activity_csv else "activity.xlsx")
     write_accounts(accounts, paths[0])
-    write_activity(activity, paths[1])
+    if activity_csv:
+        _write_activity_csv(activity, paths[1])
+    else:
+        write_activity(activity, paths[1])
     return paths
+
+
+def _write_activity_csv(rows: list[Activity], path: Path) -> None:
+    # A large book's activity is written as CSV: openpyxl takes minutes over 100,000 rows.
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([c.header for c in COLUMNS["activity"]])
+        writer.writerows([["" if v is None else v for v in activity_cells(r)] for r in rows])

@@ -1,40 +1,24 @@
-"""Account routes: the company's own customers as imported from its CRM export, and their activity."""
+"""Account routes: the company's own customers as imported from its CRM export, their activity and
+insight, and a chosen next best action proposed as a task for a human to confirm."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Response
 from pydantic import BaseModel, Field
 
-from copilot.accounts.health import RiskLevel, health, renewal_risk
-from copilot.accounts.insight import AccountInsight, account_insight, fit_journey
-from copilot.accounts.models import Account, Activity, Outcome, Tier
-from copilot.accounts.store import name_key, name_keys
+from copilot.accounts.book import AccountSummary, Book, Change, Owner
+from copilot.accounts.health import RiskLevel
+from copilot.accounts.insight import ACCOUNT_TASK, AccountInsight, account_insight, account_task
+from copilot.accounts.models import Account, Activity, Tier
 from copilot.api.deps import CopilotDep, PrincipalDep
 from copilot.errors import NotFound
+from copilot.models import ProposedActionOut
+from copilot.service import Copilot
 
 router = APIRouter(tags=["accounts"])
-
-
-class AccountSummary(BaseModel):
-    id: str
-    name: str
-    industry: str
-    city: str
-    province: str
-    tier: Tier | None
-    annual_fee: int | None
-    renews_on: date | None
-    csm: str
-    sales: str
-    outcome: Outcome | None
-    sample: bool
-    health: float | None = Field(description="0-100; None without activity")
-    risk: float = Field(description="Renewal risk, 0-1")
-    risk_level: RiskLevel
-    risk_summary: str = Field(description="The reason in one line, for the CSM's book")
 
 
 class AccountList(BaseModel):
@@ -46,18 +30,21 @@ class AccountDetail(BaseModel):
     account: Account
     activity: list[Activity]
     insight: AccountInsight
+    changes: list[Change] = Field(description="What moved in the latest month, worse first")
+    changes_period: str
+
+
+class TaskRequest(BaseModel):
+    playbook_id: str = Field(min_length=1, max_length=255, description="One of the account's next best actions")
+    note: str | None = Field(default=None, max_length=1000, description="For the person who confirms it")
 
 
 def register(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _matches(account: Account, owner: str | None, tier: str | None, q: str | None) -> bool:
-    if owner and owner not in (account.csm, account.sales):
-        return False
-    if tier and account.tier != tier:
-        return False
-    return not q or any(name_key(q) in key for key in name_keys(account))
+def _book(copilot: Copilot) -> Book:
+    return copilot.book.book(copilot.pack.rules.insight, date.today(), copilot.plans.tracked())
 
 
 @router.get("/api/accounts", response_model=AccountList)
@@ -70,33 +57,45 @@ def list_accounts(copilot: CopilotDep, principal: PrincipalDep,
                   limit: int = Query(default=50, ge=1, le=500),
                   offset: int = Query(default=0, ge=0)) -> AccountList:
     """The company's accounts, filtered by owner, tier, risk level or name (either script); `sort=risk`
-    puts the riskiest first, as a CSM reads their book."""
-    rules, today = copilot.pack.rules.insight, date.today()
-    activity = copilot.accounts.all_activity()
-    found = []
-    for account in copilot.accounts.accounts():
-        if not _matches(account, owner, tier, q):
-            continue
-        rows = activity.get(account.id, [])
-        at_risk = renewal_risk(account, rows, rules, today)
-        if risk and at_risk.level != risk:
-            continue
-        found.append(AccountSummary(**account.model_dump(), health=health(account, rows, rules, today).score,
-                                    risk=at_risk.probability, risk_level=at_risk.level, risk_summary=at_risk.summary))
-    if sort == "risk":
-        found.sort(key=lambda a: -a.risk)
+    puts the riskiest first, as a CSM reads their book. Each says what changed in its latest month."""
+    found = _book(copilot).select(owner=owner, tier=tier, risk=risk, q=q, sort=sort)
     return AccountList(total=len(found), items=found[offset:offset + limit])
+
+
+@router.get("/api/accounts/owners", response_model=list[Owner])
+def list_owners(copilot: CopilotDep, principal: PrincipalDep) -> list[Owner]:
+    """The CSMs named in the accounts, each with their number of accounts and of high-risk ones."""
+    return _book(copilot).owners()
+
+
+def _detail(copilot: Copilot, account_id: str, audiences: list[str]) -> AccountDetail:
+    account = copilot.accounts.account(account_id)
+    if account is None:
+        raise NotFound(f"No account {account_id!r}: see GET /api/accounts", zh=f"没有编号为 {account_id} 的客户")
+    book = _book(copilot)
+    activity = copilot.accounts.activity(account_id)
+    milestones = copilot.plans.tracked([account_id]).get(account_id)
+    insight = account_insight(account, activity, book.transitions, copilot.pack, date.today(), audiences, milestones)
+    summary = book.get(account_id)
+    changes, period = (summary.changes, summary.changes_period) if summary else ([], "")
+    return AccountDetail(account=account, activity=activity, insight=insight, changes=changes, changes_period=period)
 
 
 @router.get("/api/accounts/{account_id}", response_model=AccountDetail)
 def get_account(account_id: str, copilot: CopilotDep, principal: PrincipalDep) -> AccountDetail:
-    """One account with its monthly activity, oldest month first."""
-    account = copilot.accounts.account(account_id)
-    if account is None:
-        raise NotFound(f"No account {account_id!r}: see GET /api/accounts", zh=f"没有编号为 {account_id} 的客户")
-    everyone = copilot.accounts.all_activity()
-    today = date.today()
-    transitions = fit_journey(copilot.accounts.accounts(), everyone, copilot.pack, today)
-    activity = everyone.get(account_id, [])
-    insight = account_insight(account, activity, transitions, copilot.pack, today, principal.audiences)
-    return AccountDetail(account=account, activity=activity, insight=insight)
+    """One account with its monthly activity (oldest first), insight and latest changes."""
+    return _detail(copilot, account_id, principal.audiences)
+
+
+@router.post("/api/accounts/{account_id}/actions", response_model=ProposedActionOut, status_code=201)
+def propose_account_action(account_id: str, body: TaskRequest, copilot: CopilotDep, principal: PrincipalDep,
+                           response: Response) -> ProposedActionOut:
+    """Propose one of the account's next best actions as a task; it is written out only after a person
+    confirms it in the actions inbox. Asking again while it is still open returns the same action (200)."""
+    detail = _detail(copilot, account_id, principal.audiences)
+    task = account_task(detail.account, detail.insight, body.playbook_id, body.note)
+    open_action = copilot.actions.find_open(ACCOUNT_TASK, {"account_id": account_id, "playbook_id": body.playbook_id})
+    if open_action is not None:
+        response.status_code = 200
+        return open_action
+    return copilot.actions.propose(ACCOUNT_TASK, task.summary, task.arguments, principal.name, principal.role)

@@ -46,7 +46,8 @@ def _include_optional(app: FastAPI) -> None:
     """Routers of the workflows and the web UI, when present."""
     import importlib
 
-    for name in ("copilot.api.workflows", "copilot.api.knowledge", "copilot.api.accounts", "copilot.api.web"):
+    for name in ("copilot.api.workflows", "copilot.api.knowledge", "copilot.api.accounts", "copilot.api.plans",
+                 "copilot.api.web"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -28,8 +28,8 @@ JOURNEY: list[str] = list(get_args(Journey))
 ROLES = {"sales": "销售", "csm": "客户成功", "support": "客服"}
 ROLE_HINTS = {"sales": "同行案例、价值测算、一页纸", "csm": "成功计划、续费与增购", "support": "FAQ 标准答案、安灯升级"}
 NAV = [("assistant", "/assistant", "助手"), ("cases", "/cases", "案例"), ("plans", "/plans", "成功计划"),
-       ("actions", "/actions", "待确认"), ("map", "/map", "知识地图"), ("gaps", "/gaps", "知识缺口"),
-       ("knowledge", "/knowledge", "知识库")]
+       ("accounts", "/accounts", "我的客户"), ("actions", "/actions", "待确认"), ("map", "/map", "知识地图"),
+       ("gaps", "/gaps", "知识缺口"), ("knowledge", "/knowledge", "知识库")]
 # Phrased so each hits the goal_words of one outcome in plan_templates.yaml.
 COMMON_GOALS = ["提升会员复购", "开通线上商城", "连锁门店统一管控", "降低库存损耗", "新店顺利开业", "私域社群运营",
                 "高峰点单不排队"]
@@ -171,6 +171,12 @@ def plans_page(request: Request, copilot: CopilotDep) -> HTMLResponse:
     return _page(request, "plans.html", "plans", industries=pack.industries(),
                  tiers=pack.rules.size_tiers, products=pack.vendor.products,
                  goals=COMMON_GOALS, owners=pack.plan_templates.owners)
+
+
+@page_router.get("/accounts", response_class=HTMLResponse)
+def accounts_page(request: Request) -> HTMLResponse:
+    """The CSM's book by renewal risk; owners, accounts and insight come from the accounts API."""
+    return _page(request, "accounts.html", "accounts")
 
 
 @page_router.get("/actions", response_class=HTMLResponse)

@@ -42,22 +42,25 @@ def register(app: FastAPI) -> None:
 
 @router.post("/api/cases/search", response_model=cases.CaseSearchResult, tags=["sales"])
 def search_cases(body: cases.CaseSearchRequest, copilot: CopilotDep, principal: PrincipalDep) -> cases.CaseSearchResult:
-    """Peer cases for a prospect (free text and/or profile), each with why it matched, plus a value estimate."""
-    return cases.find_cases(copilot, body, principal.audiences)
+    """Peer cases for a prospect (free text, profile and/or one of our accounts), each with why it matched,
+    plus a value estimate."""
+    return cases.find_cases(copilot, body, principal.audiences, copilot.account_resolver)
 
 
 @router.post("/api/cases/onepager", response_model=OnepagerResponse, tags=["sales"])
 def case_onepager(body: cases.OnepagerRequest, copilot: CopilotDep, principal: PrincipalDep) -> OnepagerResponse:
-    """Render a case one-pager and propose sending it; nothing is sent until someone confirms."""
+    """Render a case one-pager (for an account: addressed to its contact) and propose sending it; nothing is
+    sent until someone confirms."""
     markdown, action = cases.propose_onepager(copilot, copilot.prompts, copilot.actions, body, principal.name,
-                                              principal.role, principal.audiences)
+                                              principal.role, principal.audiences, copilot.account_resolver)
     return OnepagerResponse(markdown=markdown, action=action)
 
 
 @router.post("/api/plans", response_model=PlanResponse, tags=["csm"])
 def draft_plan(body: plans.PlanRequest, copilot: CopilotDep, principal: PrincipalDep) -> PlanResponse:
-    """Draft a joint success plan (deterministic) and its Markdown export."""
-    plan = plans.draft_plan(copilot, body.customer, principal.audiences)
+    """Draft a joint success plan (deterministic) and its Markdown export; with `account_id`, for that
+    account (its record fills the profile)."""
+    plan = plans.draft_for_request(copilot, body, principal.audiences, copilot.account_resolver)
     return PlanResponse(plan=plan, markdown=plans.render_plan(copilot.prompts, plan))
 
 
@@ -65,7 +68,7 @@ def draft_plan(body: plans.PlanRequest, copilot: CopilotDep, principal: Principa
 def plan_action(body: PlanActionRequest, copilot: CopilotDep, principal: PrincipalDep) -> PlanActionResponse:
     """Propose saving or sharing a plan; it runs only after an authorised confirm."""
     action = plans.propose_plan_action(copilot.prompts, copilot.actions, body.plan, body.action, principal.name,
-                                       principal.role, body.recipient, body.markdown)
+                                       principal.role, body.recipient, body.markdown, copilot.account_resolver)
     return PlanActionResponse(action=action)
 
 

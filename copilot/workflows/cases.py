@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from copilot.accounts.models import Account
+from copilot.accounts.resolve import AccountResolver, as_customer, contact_card
 from copilot.actions import ActionStore
 from copilot.compose import Prompts
 from copilot.errors import InvalidInput, NotFound
@@ -26,12 +28,15 @@ NOT_ENOUGH = "没有足够相近的案例，以下是最接近的备选。"
 class CaseSearchRequest(BaseModel):
     query: str | None = Field(default=None, max_length=MAX_QUESTION_CHARS, description="Free text about the prospect")
     profile: Customer | None = Field(default=None, description="What is known about the prospect")
+    account_id: str | None = Field(default=None, max_length=255, description=(
+        "One of the company's accounts: its industry, city, size and products are the profile "
+        "(fields given in `profile` still win); an account named in the query is used the same way"))
     k: int = Field(default=5, ge=1, le=20)
 
     @model_validator(mode="after")
     def _something_to_match(self) -> "CaseSearchRequest":
-        if not (self.query or "").strip() and self.profile is None:
-            raise ValueError("give a query, a profile, or both")
+        if not (self.query or "").strip() and self.profile is None and not self.account_id:
+            raise ValueError("give a query, a profile, an account_id, or any of them together")
         return self
 
 
@@ -52,6 +57,11 @@ class ValueEstimate(BaseModel):
     based_on: list[str] = Field(default_factory=list)
 
 
+class AccountRef(BaseModel):
+    id: str
+    name: str
+
+
 class CaseSearchResult(BaseModel):
     matches: list[CaseMatch]
     good_matches: int
@@ -59,20 +69,29 @@ class CaseSearchResult(BaseModel):
     value_estimate: ValueEstimate | None
     profile: Slots = Field(description="The prospect as understood from the profile and the text")
     weights: dict[str, float] = Field(description="Facet weights used, renormalised over the known facets")
+    account: AccountRef | None = Field(default=None, description="The account whose record filled the profile")
 
 
 class OnepagerRequest(BaseModel):
     case_id: str
     prospect: Customer | None = None
     recipient: str | None = Field(default=None, max_length=200)
+    account_id: str | None = Field(default=None, max_length=255, description=(
+        "Send to this account: it is the prospect, and its primary contact the recipient unless one is named"))
 
 
 # Search ------------------------------------------------------------------------------------------
-def find_cases(deps: WorkflowDeps, request: CaseSearchRequest, audiences: list[str] | None = None) -> CaseSearchResult:
+def find_cases(deps: WorkflowDeps, request: CaseSearchRequest, audiences: list[str] | None = None,
+               accounts: AccountResolver | None = None) -> CaseSearchResult:
     """Rank the cases the caller may see; never pad the good matches with weak ones."""
     rules = deps.pack.rules
     text = (request.query or "").strip()
-    slots = understand(deps, text, request.profile)
+    account = _account(accounts, request.account_id)
+    if account is None and text and accounts is not None and (mention := accounts.mention(text)):
+        # "给麦香坊找几个案例": the account's record says more than its name, which says nothing to match on.
+        account, text = mention.account, normalize(text).replace(mention.words, " ").strip()
+    profile = as_customer(account, request.profile) if account else request.profile
+    slots = understand(deps, text, profile)
     weights = effective_weights(rules, slots, bool(text))
     if not weights:
         raise InvalidInput("Nothing to match on: give the prospect's industry, city, size or situation, or describe it")
@@ -90,7 +109,17 @@ def find_cases(deps: WorkflowDeps, request: CaseSearchRequest, audiences: list[s
         note = NOT_ENOUGH if matches else "没有找到可参考的案例：请补充客户的行业、城市、规模或情境。"
     return CaseSearchResult(matches=matches, good_matches=len(good), note=note,
                             value_estimate=estimate_value(rules, good) if good else None,
-                            profile=slots, weights={f: round(w, 4) for f, w in weights.items()})
+                            profile=slots, weights={f: round(w, 4) for f, w in weights.items()},
+                            account=AccountRef(id=account.id, name=account.name) if account else None)
+
+
+def _account(accounts: AccountResolver | None, account_id: str | None) -> Account | None:
+    """The account a request names by id; NotFound for an unknown one."""
+    if not account_id:
+        return None
+    if accounts is None:
+        raise InvalidInput("Accounts are not available here: give the prospect's profile instead of account_id")
+    return accounts.get(account_id)
 
 
 def understand(deps: WorkflowDeps, text: str, profile: Customer | None) -> Slots:
@@ -159,21 +188,42 @@ def _num(x: float) -> str:
 
 # One-pager ---------------------------------------------------------------------------------------
 def render_onepager(deps: WorkflowDeps, prompts: Prompts, request: OnepagerRequest,
-                    audiences: list[str] | None = None) -> str:
+                    audiences: list[str] | None = None, accounts: AccountResolver | None = None) -> str:
     """A Markdown one-pager about one case, addressed to the prospect when one is given."""
     rules = deps.pack.rules
     case = deps.pack.case(request.case_id)
     if case is None or (audiences is not None and case.audience not in audiences):
         raise NotFound(f"No case with id {request.case_id!r}: find one with POST /api/cases/search")
+    to = addressee(accounts, request)
     why: list[str] = []
-    if request.prospect is not None:
-        slots = merge_customer(rules, Slots(), request.prospect)  # type: ignore[arg-type]
+    if to.prospect is not None:
+        slots = merge_customer(rules, Slots(), to.prospect)  # type: ignore[arg-type]
         why = facet_scores(rules, slots, case, 0.0)[1]
     return prompts.render(
         "onepager.md.j2", vendor=deps.pack.vendor.vendor, case=case, tier=rules.tier_for_fee(case.annual_fee),
         fee=_num(case.annual_fee / 10_000), results=[_result_row(r) for r in case.results],
-        prospect=request.prospect.model_dump() if request.prospect else None, why=why,
-        recipient=request.recipient or "")
+        prospect=to.prospect.model_dump() if to.prospect else None, why=why, recipient=to.recipient or "",
+        title=(to.contact or {}).get("title", ""), account=to.account.name if to.account else "")
+
+
+class Addressee(BaseModel):
+    """Whom a one-pager is for: the prospect, and the person it goes to as the CRM knows them."""
+
+    account: Account | None = None
+    prospect: Customer | None = None
+    recipient: str | None = None
+    contact: dict[str, str] | None = None
+
+
+def addressee(accounts: AccountResolver | None, request: OnepagerRequest) -> Addressee:
+    """With an account: it is the prospect (explicit fields win), and the recipient is the contact
+    named in the request, else its primary contact."""
+    account = _account(accounts, request.account_id)
+    if account is None:
+        return Addressee(prospect=request.prospect, recipient=request.recipient)
+    contact = contact_card(account, request.recipient) if request.recipient else contact_card(account)
+    return Addressee(account=account, prospect=as_customer(account, request.prospect), contact=contact,
+                     recipient=request.recipient or (contact["name"] if contact else None))
 
 
 def _result_row(result: Result) -> dict[str, Any]:
@@ -182,13 +232,18 @@ def _result_row(result: Result) -> dict[str, Any]:
 
 
 def propose_onepager(deps: WorkflowDeps, prompts: Prompts, actions: ActionStore, request: OnepagerRequest,
-                     actor: str, role: str, audiences: list[str] | None = None) -> tuple[str, ProposedActionOut]:
+                     actor: str, role: str, audiences: list[str] | None = None,
+                     accounts: AccountResolver | None = None) -> tuple[str, ProposedActionOut]:
     """Render the one-pager and store "send it" as a proposed action for a human to confirm."""
-    markdown = render_onepager(deps, prompts, request, audiences)
+    markdown = render_onepager(deps, prompts, request, audiences, accounts)
     case = deps.pack.case(request.case_id)
     assert case is not None
-    to = request.recipient or (request.prospect.name if request.prospect and request.prospect.name else "客户")
-    arguments = {"case_id": case.id, "company": case.company, "recipient": request.recipient,
-                 "prospect": request.prospect.model_dump() if request.prospect else None, "markdown": markdown}
-    action = actions.propose("send_case_onepager", f"发送案例一页纸「{case.company}」给 {to}", arguments, actor, role)
+    to = addressee(accounts, request)
+    who = " ".join(filter(None, [to.account.name if to.account else None, to.recipient])) or \
+        (to.prospect.name if to.prospect and to.prospect.name else "客户")
+    arguments = {"case_id": case.id, "company": case.company, "recipient": to.recipient,
+                 "prospect": to.prospect.model_dump() if to.prospect else None, "markdown": markdown}
+    if to.account is not None:
+        arguments |= {"account_id": to.account.id, "account_name": to.account.name, "contact": to.contact}
+    action = actions.propose("send_case_onepager", f"发送案例一页纸「{case.company}」给 {who}", arguments, actor, role)
     return markdown, action

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from copilot.accounts.models import Account
+from copilot.accounts.resolve import AccountResolver, as_customer
 from copilot.actions import ActionStore
 from copilot.compose import Prompts
 from copilot.errors import ConfigError, InvalidInput
@@ -26,6 +28,7 @@ from copilot.workflows.cases import CaseSearchRequest, find_cases
 
 # Who a rules.yaml ownership value puts in charge, by plan role.
 OWNER_ROLES = {"csm": "客户成功经理", "sales": "销售"}
+MAX_KEY_PEOPLE = 30
 
 
 class KeyPerson(BaseModel):
@@ -36,12 +39,15 @@ class KeyPerson(BaseModel):
 
 class PlanCustomer(Customer):
     goals: list[str] = Field(default_factory=list, max_length=20)
-    key_people: list[KeyPerson] = Field(default_factory=list, max_length=30)
+    key_people: list[KeyPerson] = Field(default_factory=list, max_length=MAX_KEY_PEOPLE)
     signing_date: date | None = Field(default=None, description="YYYY-MM-DD; today when left out")
 
 
 class PlanRequest(BaseModel):
-    customer: PlanCustomer
+    customer: PlanCustomer = Field(default_factory=PlanCustomer)
+    account_id: str | None = Field(default=None, max_length=255, description=(
+        "One of the company's accounts: its record fills the profile (name, industry, city, size, products, "
+        "signing date, contacts as key people); fields given in `customer` still win"))
 
 
 class FirstValue(BaseModel):
@@ -136,6 +142,7 @@ class SourceRef(BaseModel):
 
 class SuccessPlan(BaseModel):
     customer: PlanCustomer
+    account_id: str | None = Field(default=None, description="The account the plan is for, when drafted for one")
     tier: Tier
     style: str
     outcomes: list[str] = Field(description="Keys of the plan_templates outcomes the goals selected")
@@ -169,6 +176,30 @@ def draft_plan(deps: WorkflowDeps, customer: PlanCustomer, audiences: list[str] 
     peer_refs = [SourceRef(id=m.case.id, kind="case", title=f"{m.case.company}：{m.case.summary}",
                            why="最相近的同行案例：" + "、".join(m.why)) for m in best]
     return build_plan(pack, customer, tier, signing, peer_refs, audiences)
+
+
+def draft_for_request(deps: WorkflowDeps, request: PlanRequest, audiences: list[str] | None = None,
+                      accounts: AccountResolver | None = None) -> SuccessPlan:
+    """`draft_plan` for an API request: with an account, its record is the profile (NotFound if unknown)."""
+    if not request.account_id:
+        return draft_plan(deps, request.customer, audiences)
+    if accounts is None:
+        raise InvalidInput("Accounts are not available here: give the customer's profile instead of account_id")
+    customer = customer_from_account(accounts.get(request.account_id), request.customer)
+    return draft_plan(deps, customer, audiences).model_copy(update={"account_id": request.account_id})
+
+
+def customer_from_account(account: Account, given: PlanCustomer | None = None) -> PlanCustomer:
+    """The account record as a plan profile; whatever the caller stated (non-empty) wins. Its contacts
+    are the customer's key people, its CSM and sales owner ours."""
+    given = given or PlanCustomer()
+    ours = [KeyPerson(name=name[:50], title=title, side="我方")
+            for name, title in ((account.csm, "客户成功经理"), (account.sales, "销售")) if name]
+    theirs = [KeyPerson(name=c.name[:50], title=c.title[:50], side="客户方") for c in account.contacts if c.name]
+    people = theirs[:MAX_KEY_PEOPLE - len(ours)] + ours  # a CRM may list dozens of contacts
+    profile = as_customer(account, given)
+    return PlanCustomer(**profile.model_dump(), goals=given.goals, key_people=given.key_people or people,
+                        signing_date=given.signing_date or account.signed_on)
 
 
 def build_plan(pack: Pack, customer: PlanCustomer, tier: str, signing: date, peer_refs: list[SourceRef],
@@ -414,10 +445,13 @@ def render_plan(prompts: Prompts, plan: SuccessPlan) -> str:
 
 def propose_plan_action(prompts: Prompts, actions: ActionStore, plan: SuccessPlan, action: Literal["save", "share"],
                         actor: str, role: str, recipient: str | None = None,
-                        markdown: str | None = None) -> ProposedActionOut:
+                        markdown: str | None = None, accounts: AccountResolver | None = None) -> ProposedActionOut:
     """Saving or sharing a plan changes the world: store it as a proposed action to confirm.
 
-    `markdown` is the export as the person edited it; without it the plan is rendered afresh."""
+    `markdown` is the export as the person edited it; without it the plan is rendered afresh.
+    A plan for an account must name one that exists (NotFound otherwise), so it is saved under it."""
+    if plan.account_id and accounts is not None:
+        accounts.get(plan.account_id)
     edited = bool(markdown and markdown.strip())
     markdown = markdown if edited else render_plan(prompts, plan)
     name = plan.customer.name or "客户"

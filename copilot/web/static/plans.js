@@ -1,4 +1,5 @@
-/* Plan drafter: profile -> POST /api/plans; edit the Markdown; save / share -> confirm dialog. */
+/* Plan drafter: profile (optionally from an account) -> POST /api/plans; edit the Markdown; save / share ->
+   confirm dialog; the account's saved plans with their milestones, each marked done or late. */
 "use strict";
 
 (() => {
@@ -8,6 +9,7 @@
   const people = document.getElementById("people");
   const rowTemplate = document.getElementById("person-row");
   let current = null; // {plan, markdown}
+  let account = null; // {id, name}: the account the plan is for, when one is picked
 
   function addPerson(side = "我方", title = "") {
     const row = rowTemplate.content.firstElementChild.cloneNode(true);
@@ -83,6 +85,139 @@
     </section>`;
   }
 
+  // Account picker --------------------------------------------------------------------------------
+  const accountQ = document.getElementById("plan-account-q");
+  const accountOptions = document.getElementById("plan-account-options");
+  const accountChosen = document.getElementById("plan-account");
+  const saved = document.getElementById("plan-saved");
+  const savedList = document.getElementById("plan-saved-list");
+  let searchTimer = null;
+  let searchSeq = 0;
+
+  async function searchAccounts() {
+    const q = accountQ.value.trim();
+    const seq = ++searchSeq;
+    if (!q) { accountOptions.hidden = true; accountOptions.innerHTML = ""; return; }
+    try {
+      const found = await api("GET", `/api/accounts?q=${encodeURIComponent(q)}&limit=8`);
+      if (seq !== searchSeq) return; // a newer search is on its way
+      accountOptions.innerHTML = found.items.length ? found.items.map((a) => `<button type="button" class="chip chip-suggest" role="option"
+          data-account-id="${esc(a.id)}" data-account-name="${esc(a.name)}">${esc(a.name)}<small class="muted">${esc([a.city, a.tier].filter(Boolean).join(" · "))}</small></button>`).join("")
+        : '<span class="muted small">没有找到匹配的客户</span>';
+      accountOptions.hidden = false;
+    } catch (error) {
+      toast(error.message, "error", 6000);
+    }
+  }
+
+  function setPeople(keyPeople) {
+    people.innerHTML = "";
+    if (!keyPeople.length) { addPerson("我方", "客户成功经理"); addPerson("客户方", "老板/总经理"); return; }
+    keyPeople.forEach((p) => { const row = addPerson(p.side, p.title); row.querySelector("[name=person_name]").value = p.name; });
+  }
+
+  function fillProfile(profile) {
+    form.elements.name.value = profile.name || "";
+    const industry = form.elements.industry;
+    if (profile.industry && ![...industry.options].some((o) => o.value === profile.industry)) industry.add(new Option(profile.industry, profile.industry));
+    industry.value = profile.industry || "";
+    form.elements.tier.value = profile.tier || "";
+    form.elements.annual_fee.value = profile.annual_fee != null ? String(profile.annual_fee / 10000) : "";
+    form.querySelectorAll("[name=products]").forEach((box) => { box.checked = (profile.products || []).includes(box.value); });
+    if (profile.signing_date) form.elements.signing_date.value = profile.signing_date;
+    setPeople(profile.key_people || []);
+  }
+
+  async function pickAccount(id, name) {
+    try {
+      fillProfile(await api("GET", `/api/accounts/${encodeURIComponent(id)}/plan-profile`));
+    } catch (error) {
+      toast(error.message, "error", 6000);
+      return;
+    }
+    account = { id, name };
+    document.getElementById("plan-account-name").textContent = name;
+    accountChosen.hidden = false;
+    accountOptions.hidden = true;
+    accountQ.value = "";
+    accountQ.hidden = true;
+    loadSaved();
+  }
+
+  function clearAccount() {
+    account = null;
+    accountChosen.hidden = true;
+    accountQ.hidden = false;
+    saved.hidden = true;
+    savedList.innerHTML = "";
+  }
+
+  accountQ.addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(searchAccounts, 250); });
+  accountQ.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); clearTimeout(searchTimer); searchAccounts(); } });
+  accountOptions.addEventListener("click", (event) => {
+    const option = event.target.closest("[data-account-id]");
+    if (option) pickAccount(option.dataset.accountId, option.dataset.accountName);
+  });
+  document.getElementById("plan-account-clear").addEventListener("click", clearAccount);
+
+  // Saved plans and milestone tracking ---------------------------------------------------------------
+  const MILESTONE_STATE = { done: ["已完成", "badge-executed"], late: ["已延期", "badge-failed"], open: ["进行中", "badge-proposed"],
+    overdue: ["逾期未完成", "badge-failed"] };
+
+  function milestoneHtml(planId, m) {
+    // An open milestone past its due date counts as late (the server says so in m.late).
+    const state = m.status === "open" && m.late ? "overdue" : m.status;
+    const [label, cls] = MILESTONE_STATE[state];
+    const button = (status, text) => `<button type="button" class="btn btn-ghost btn-small" data-track="${status}" data-plan="${esc(planId)}"
+      data-index="${m.index}"${m.status === status ? " disabled" : ""}>${text}</button>`;
+    return `<li class="milestone" data-index="${m.index}">
+      <span class="mono">${esc(m.due)}</span><span class="grow">${esc(m.title)}</span>
+      <span class="choices"><span class="badge ${cls}">${label}</span>
+      ${button("done", "完成")}${button("late", "延期")}${m.status !== "open" ? button("open", "重开") : ""}</span>
+      ${m.note ? `<small class="muted">备注：${esc(m.note)}</small>` : ""}</li>`;
+  }
+
+  function savedPlanHtml(plan) {
+    const p = plan.progress;
+    return `<article class="history-row saved-plan" data-plan-id="${esc(plan.id)}">
+      <div class="history-main"><div class="grow">
+        <div class="history-title">${esc(plan.customer)} · 客户成功计划</div>
+        <div class="history-outcome small muted">${esc(Copilot.formatTime(plan.created_at))} 由 ${esc(plan.created_by)} 保存</div>
+      </div><span class="pill plan-progress">完成 ${p.done}/${p.total}${p.late ? ` · 延期 ${p.late}` : ""}</span></div>
+      <ul class="trail">${plan.milestones.map((m) => milestoneHtml(plan.id, m)).join("")}</ul>
+    </article>`;
+  }
+
+  async function loadSaved() {
+    if (!account) return;
+    const shownFor = account.id;
+    try {
+      const plans = await api("GET", `/api/accounts/${encodeURIComponent(account.id)}/plans`);
+      if (!account || account.id !== shownFor) return;
+      document.getElementById("plan-saved-title").textContent = `「${account.name}」已保存的计划（${plans.length}）`;
+      savedList.innerHTML = plans.length ? plans.map(savedPlanHtml).join("")
+        : '<p class="muted">这个客户还没有保存过计划：生成计划后点“保存”，确认后就会出现在这里。</p>';
+      saved.hidden = false;
+    } catch (error) {
+      toast(error.message, "error", 6000);
+    }
+  }
+
+  savedList.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-track]");
+    if (!button) return;
+    const { track: status, plan: planId, index } = button.dataset;
+    busy(button, true, "…");
+    try {
+      const plan = await api("POST", `/api/plans/${encodeURIComponent(planId)}/milestones/${index}`, { status });
+      button.closest(".saved-plan").outerHTML = savedPlanHtml(plan);
+      toast(`里程碑已标记为「${MILESTONE_STATE[status][0]}」`, "success");
+    } catch (error) {
+      busy(button, false);
+      toast(error.message, "error", 6000);
+    }
+  });
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const customer = readCustomer();
@@ -91,7 +226,7 @@
     const button = document.getElementById("plan-draft");
     busy(button, true, "生成中…");
     try {
-      current = await api("POST", "/api/plans", { customer });
+      current = await api("POST", "/api/plans", account ? { customer, account_id: account.id } : { customer });
       render();
       results.scrollIntoView({ behavior: "smooth", block: "start" });
     } catch (error) {
@@ -101,7 +236,7 @@
     }
   });
 
-  form.addEventListener("reset", () => setTimeout(resetForm, 0));
+  form.addEventListener("reset", () => setTimeout(() => { resetForm(); clearAccount(); }, 0));
   document.getElementById("add-person").addEventListener("click", () => addPerson("客户方").querySelector("input").focus());
   people.addEventListener("click", (event) => { if (event.target.closest("[data-remove]")) event.target.closest(".person").remove(); });
   people.addEventListener("change", (event) => {
@@ -147,8 +282,12 @@
     try {
       const proposed = await api("POST", "/api/plans/actions", body);
       const shown = proposed.action.arguments && proposed.action.arguments.markdown;
-      await confirmAction(proposed.action, { markdownText: shown || current.markdown,
+      const decided = await confirmAction(proposed.action, { markdownText: shown || current.markdown,
         confirmLabel: action === "share" ? "确认分享" : "确认保存" });
+      if (decided && decided.status === "executed" && action === "save" && account) {
+        await loadSaved();
+        saved.scrollIntoView({ behavior: "smooth", block: "start" });
+      }
     } catch (error) {
       toast(error.message, "error", 6000);
     } finally {

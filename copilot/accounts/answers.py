@@ -1,0 +1,112 @@
+"""Questions about the company's own customers, asked in chat ("麦香坊现在怎么样？", "哪些客户续费风险高？"):
+answered from the same account data, health and risk as the accounts API and the CSM page, never
+from the best-practice knowledge (which knows nothing about this company's customers).
+
+Only two shapes are taken here, both recognised by plain cue words so that a practice question
+("客户续费率低怎么办") still goes to the knowledge:
+- one account: the question names an account and asks how it is doing;
+- the book: no account named, and it asks which customers are at risk.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from copilot.accounts.health import RiskLevel, health, renewal_risk
+from copilot.accounts.insight import AccountInsight, account_insight, fit_journey
+from copilot.accounts.journey import STATE_LABELS
+from copilot.accounts.models import Account
+from copilot.accounts.resolve import AccountResolver
+from copilot.accounts.store import AccountStore
+from copilot.knowledge.pack import Pack
+from copilot.models import AskResponse, Classification, Intent, Role
+from copilot.normalize import normalize
+from copilot.compose import Prompts
+
+# How an account is doing: its state, health, risk, usage, or what to do next with it.
+_HOW_IS_IT = re.compile(
+    r"怎么样|咋样|如何了|情况|近况|状况|现状|健康|风险|续费|续约|流失|活跃|用得|使用|下一步|该做什么|怎么跟进|跟进什么"
+    r"|(?<![a-z])(how is|how's|doing|status|health|risk|renewal|churn|next step|next best)(?![a-z])")
+# Which customers: a list over the book, the asking word next to the customers it asks about
+# (not "丢了十几家客户……还应该往哪几层去挖", a practice question).
+_WHICH_CUSTOMERS = re.compile(
+    r"(哪些|哪几[个家位]?|哪个|哪家|多少[个家]|列出|列一下|名单|排名|排一下|最危险)[^，。？！,.?!]{0,6}(客户|账户)"
+    r"|(客户|账户)[^，。？！,.?!]{0,12}(哪些|哪几|哪个|哪家|谁|名单|排名)"
+    r"|(?<![a-z])(which|list|show|top)(?![a-z])[^,.?!]{0,30}(?<![a-z])(accounts?|customers?|clients?)(?![a-z])")
+# ... that are at risk (the level asked for, when it says so).
+_AT_RISK = re.compile(r"风险|流失|预警|危险|不活跃|快丢|要丢|(?<![a-z])(risk|risky|churn|at-risk)(?![a-z])")
+BOOK_SIZE = 10
+
+
+@dataclass(frozen=True)
+class AccountQuestion:
+    shape: Literal["account", "book"]
+    account: Account | None = None
+
+
+def recognise(question: str, resolver: AccountResolver) -> AccountQuestion | None:
+    """The account question this is, or None for everything the knowledge should answer."""
+    text = normalize(question).lower()
+    account = resolver.find(question)
+    if account is not None:
+        return AccountQuestion("account", account) if _HOW_IS_IT.search(text) else None
+    if _WHICH_CUSTOMERS.search(text) and _AT_RISK.search(text):
+        return AccountQuestion("book")
+    return None
+
+
+def answer_account(prompts: Prompts, store: AccountStore, account: Account, pack: Pack, today: date,
+                   audiences: list[str] | None) -> tuple[str, AccountInsight]:
+    everyone = store.all_activity()
+    transitions = fit_journey(store.accounts(), everyone, pack, today)
+    insight = account_insight(account, everyone.get(account.id, []), transitions, pack, today, audiences)
+    text = prompts.render("account.md.j2", account=account, insight=insight,
+                          state=STATE_LABELS.get(insight.journey_state, insight.journey_state))
+    return text, insight
+
+
+@dataclass(frozen=True)
+class BookRow:
+    account: Account
+    probability: float
+    level: RiskLevel
+    summary: str
+    health: float | None
+
+
+def answer_book(prompts: Prompts, store: AccountStore, pack: Pack, today: date) -> tuple[str, list[BookRow]]:
+    rules = pack.rules.insight
+    activity = store.all_activity()
+    rows = []
+    for account in store.accounts():
+        history = activity.get(account.id, [])
+        if account.outcome is not None:
+            continue  # a past renewal, kept for backtests: nothing to act on
+        risk = renewal_risk(account, history, rules, today)
+        rows.append(BookRow(account, risk.probability, risk.level, risk.summary, health(account, history, rules, today).score))
+    rows.sort(key=lambda r: -r.probability)
+    high = [r for r in rows if r.level == "高"]
+    shown = (high or [r for r in rows if r.level == "中"])[:BOOK_SIZE]
+    text = prompts.render("account_book.md.j2", rows=shown, high=len(high), total=len(rows))
+    return text, shown
+
+
+def respond(question: str, role: Role, resolver: AccountResolver, prompts: Prompts, pack: Pack,
+            audiences: list[str] | None, today: date | None = None) -> AskResponse | None:
+    """The chat answer to a question about the company's own customers, or None for the knowledge."""
+    asked = recognise(question, resolver)
+    if asked is None:
+        return None
+    today = today or date.today()
+    if asked.account is not None:
+        text, insight = answer_account(prompts, resolver.store, asked.account, pack, today, audiences)
+        explanation = "来自导入的客户数据：健康度、续费风险和旅程阶段按 rules.yaml 的 insight 规则计算，建议来自打法库。"
+    else:
+        text, _ = answer_book(prompts, resolver.store, pack, today)
+        explanation = "来自导入的客户数据，按续费风险从高到低排列。"
+    intent = Intent(role=role, task="account_insight")
+    return AskResponse(answer=text, explanation=explanation, grounded=True, citations=[], intent=intent,
+                       confidence=1.0, classification=Classification())
