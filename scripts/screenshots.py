@@ -127,6 +127,14 @@ def take(base: str, out: Path, width: int, height: int) -> list[Path]:
         page.wait_for_selector(".kb-list li")
         shot("knowledge")
 
+        # 我的客户: the sample book riskiest first, then one account's reasons and next best actions.
+        page.goto(f"{base}/accounts")
+        page.wait_for_selector(".acct-row")
+        shot("accounts")
+        page.locator(".acct-row").filter(has_text="麦香坊").click()
+        page.wait_for_selector("#acct-dialog .acct-action")
+        shot("accounts-detail")
+
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(f"{base}/assistant?role=support")
         page.wait_for_selector(".msg-bot")
@@ -141,9 +149,21 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=900)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="copilot-shots-") as tmp, serve(Path(tmp)) as base:
-        for path in take(base, args.out, args.width, args.height):
-            print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    with tempfile.TemporaryDirectory(prefix="copilot-shots-") as tmp:
+        add_sample_accounts(Path(tmp))
+        with serve(Path(tmp)) as base:
+            for path in take(base, args.out, args.width, args.height):
+                print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def add_sample_accounts(data_dir: Path) -> None:
+    """The sample book (marked 示例) through the real importer, for the 我的客户 page."""
+    from copilot.accounts.sample import write_sample_sheets
+    from copilot.service import Copilot
+    from copilot.settings import Settings
+
+    write_sample_sheets(data_dir / "sample-accounts")
+    Copilot(Settings(_env_file=None, data_dir=data_dir)).ingest([str(data_dir / "sample-accounts")])
 
 
 if __name__ == "__main__":
