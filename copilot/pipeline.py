@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from copilot import conversation
 from copilot.accounts.answers import respond as account_answer
+from copilot.accounts.book import Book
+from copilot.accounts.health import MilestoneCounts
 from copilot.accounts.models import Account
 from copilot.accounts.resolve import AccountResolver, Mention, as_customer, contact_card
 from copilot.accounts.store import name_key
@@ -44,6 +47,8 @@ class Deps:
     llm_intent: bool = True
     audiences: dict[str, list[str]] = field(default_factory=dict)  # per-caller override
     accounts: AccountResolver | None = None  # the company's own customers, found by name in a question
+    account_book: Callable[[], Book] | None = None  # their health and risk, as the accounts API has them
+    tracked_milestones: Callable[[str], MilestoneCounts | None] | None = None  # of an account's saved plans
 
 
 def answer(deps: Deps, question: str, role: Role, customer: Customer | None = None,
@@ -52,8 +57,9 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     question = validate_question(question)
     resolved = conversation.resolve(question, history, deps.classifier)
     query = resolved.query  # "那上海的呢？" → a whole question
-    if deps.accounts is not None and (about := account_answer(query, role, deps.accounts, deps.composer.prompts,
-                                                              deps.pack, audiences)):
+    if deps.accounts is not None and deps.account_book is not None and (about := account_answer(
+            query, role, deps.accounts, deps.account_book, deps.tracked_milestones, deps.composer.prompts,
+            deps.pack, audiences)):
         # "麦香坊现在怎么样？": the company's own customer data answers, not the best-practice knowledge.
         deps.audit.record(actor, "ask", None, {"role": role, "question": question, "task": about.intent.task,
                                                "grounded": True, "answer": about.answer[:2000], "sources": []})

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pickle
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from copilot.accounts.book import BookCache
+from copilot.accounts.book import Book, BookCache
 from copilot.accounts.plans import PlanExecutor, PlanStore, with_plan_store
 from copilot.accounts.resolve import AccountResolver
 from copilot.accounts.sheets import detect_account_sheet, import_account_sheet
@@ -214,6 +215,10 @@ class Copilot:
         """Every account's health, risk and latest changes, kept until the accounts data changes."""
         return BookCache(self.accounts)
 
+    def current_book(self) -> Book:
+        """Today's book with the tracked plan milestones: what the API, the page and the chat all read."""
+        return self.book.book(self.pack.rules.insight, date.today(), self.plans.tracked())
+
     @cached_property
     def embedder(self) -> Embedder:
         return make_embedder(self.settings)
@@ -307,4 +312,5 @@ class Copilot:
     def deps(self) -> Deps:
         return Deps(pack=self.pack, retriever=self.retriever, classifier=self.classifier, composer=self.composer,
                     actions=self.actions, audit=self.audit, llm=self.llm, llm_intent=self.settings.llm_intent,
-                    accounts=self.account_resolver)
+                    accounts=self.account_resolver, account_book=self.current_book,
+                    tracked_milestones=lambda account_id: self.plans.tracked([account_id]).get(account_id))

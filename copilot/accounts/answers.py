@@ -11,16 +11,17 @@ Only two shapes are taken here, both recognised by plain cue words so that a pra
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from copilot.accounts.health import RiskLevel, health, renewal_risk
-from copilot.accounts.insight import AccountInsight, account_insight, fit_journey
+from copilot.accounts.book import AccountSummary, Book
+from copilot.accounts.health import MilestoneCounts
+from copilot.accounts.insight import AccountInsight, account_insight
 from copilot.accounts.journey import STATE_LABELS
-from copilot.accounts.models import Account
+from copilot.accounts.models import Account, Activity
 from copilot.accounts.resolve import AccountResolver
-from copilot.accounts.store import AccountStore
 from copilot.knowledge.pack import Pack
 from copilot.models import AskResponse, Classification, Intent, Role
 from copilot.normalize import normalize
@@ -58,54 +59,40 @@ def recognise(question: str, resolver: AccountResolver) -> AccountQuestion | Non
     return None
 
 
-def answer_account(prompts: Prompts, store: AccountStore, account: Account, pack: Pack, today: date,
-                   audiences: list[str] | None) -> tuple[str, AccountInsight]:
-    everyone = store.all_activity()
-    transitions = fit_journey(store.accounts(), everyone, pack, today)
-    insight = account_insight(account, everyone.get(account.id, []), transitions, pack, today, audiences)
+def answer_account(prompts: Prompts, book: Book, account: Account, activity: list[Activity], pack: Pack,
+                   today: date, audiences: list[str] | None,
+                   milestones: MilestoneCounts | None) -> tuple[str, AccountInsight]:
+    insight = account_insight(account, activity, book.transitions, pack, today, audiences, milestones)
     text = prompts.render("account.md.j2", account=account, insight=insight,
                           state=STATE_LABELS.get(insight.journey_state, insight.journey_state))
     return text, insight
 
 
-@dataclass(frozen=True)
-class BookRow:
-    account: Account
-    probability: float
-    level: RiskLevel
-    summary: str
-    health: float | None
-
-
-def answer_book(prompts: Prompts, store: AccountStore, pack: Pack, today: date) -> tuple[str, list[BookRow]]:
-    rules = pack.rules.insight
-    activity = store.all_activity()
-    rows = []
-    for account in store.accounts():
-        history = activity.get(account.id, [])
-        if account.outcome is not None:
-            continue  # a past renewal, kept for backtests: nothing to act on
-        risk = renewal_risk(account, history, rules, today)
-        rows.append(BookRow(account, risk.probability, risk.level, risk.summary, health(account, history, rules, today).score))
-    rows.sort(key=lambda r: -r.probability)
-    high = [r for r in rows if r.level == "高"]
-    shown = (high or [r for r in rows if r.level == "中"])[:BOOK_SIZE]
-    text = prompts.render("account_book.md.j2", rows=shown, high=len(high), total=len(rows))
+def answer_book(prompts: Prompts, book: Book) -> tuple[str, list[AccountSummary]]:
+    """The riskiest open accounts (a past renewal kept for backtests is nothing to act on)."""
+    open_book = [e for e in book.by_risk if e.outcome is None]
+    high = [e for e in open_book if e.risk_level == "高"]
+    shown = (high or [e for e in open_book if e.risk_level == "中"])[:BOOK_SIZE]
+    text = prompts.render("account_book.md.j2", rows=shown, high=len(high), total=len(open_book))
     return text, shown
 
 
-def respond(question: str, role: Role, resolver: AccountResolver, prompts: Prompts, pack: Pack,
+def respond(question: str, role: Role, resolver: AccountResolver, book: Callable[[], Book],
+            milestones: Callable[[str], MilestoneCounts | None] | None, prompts: Prompts, pack: Pack,
             audiences: list[str] | None, today: date | None = None) -> AskResponse | None:
-    """The chat answer to a question about the company's own customers, or None for the knowledge."""
+    """The chat answer to a question about the company's own customers, or None for the knowledge.
+    `book` is the same cached book the accounts API and the 我的客户 page read, so all three agree."""
     asked = recognise(question, resolver)
     if asked is None:
         return None
     today = today or date.today()
     if asked.account is not None:
-        text, insight = answer_account(prompts, resolver.store, asked.account, pack, today, audiences)
+        tracked = milestones(asked.account.id) if milestones else None
+        activity = resolver.store.activity(asked.account.id)
+        text, _ = answer_account(prompts, book(), asked.account, activity, pack, today, audiences, tracked)
         explanation = "来自导入的客户数据：健康度、续费风险和旅程阶段按 rules.yaml 的 insight 规则计算，建议来自打法库。"
     else:
-        text, _ = answer_book(prompts, resolver.store, pack, today)
+        text, _ = answer_book(prompts, book())
         explanation = "来自导入的客户数据，按续费风险从高到低排列。"
     intent = Intent(role=role, task="account_insight")
     return AskResponse(answer=text, explanation=explanation, grounded=True, citations=[], intent=intent,

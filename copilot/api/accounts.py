@@ -44,7 +44,7 @@ def register(app: FastAPI) -> None:
 
 
 def _book(copilot: Copilot) -> Book:
-    return copilot.book.book(copilot.pack.rules.insight, date.today(), copilot.plans.tracked())
+    return copilot.current_book()
 
 
 @router.get("/api/accounts", response_model=AccountList)
