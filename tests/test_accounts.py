@@ -4,11 +4,9 @@ changed accounts; the sample data is reproducible. On SQLite, and on Postgres wh
 
 from __future__ import annotations
 
-import csv
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,6 +17,7 @@ from copilot.accounts.store import AccountStore
 from copilot.api.app import create_app
 from copilot.db import engine_for
 from tests.conftest import build_settings
+from tests.sheet_files import write_csv, write_xlsx
 
 ACCOUNT_HEADER = ["客户名称", "简称", "行业", "城市", "合同金额", "续费日期", "签约日期", "CSM", "销售", "产品",
                   "联系人", "联系人职位", "电话", "续费结果"]
@@ -41,22 +40,6 @@ ACTIVITY_ROWS = [
 ]
 
 
-def write_xlsx(path, header, rows):
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append(header)
-    for row in rows:
-        sheet.append(row)
-    book.save(path)
-    return path
-
-
-def write_csv(path, header, rows, encoding="gb18030"):
-    with path.open("w", encoding=encoding, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def account_store(tmp_path, **database) -> AccountStore:
@@ -72,7 +55,7 @@ def database(request) -> dict:
 
 def test_crm_export_goes_in_through_ingest_and_out_through_the_api(tmp_path, make_copilot, tiny_pack_dir, database):
     accounts_sheet = write_xlsx(tmp_path / "accounts.xlsx", ACCOUNT_HEADER, ACCOUNT_ROWS)
-    activity_sheet = write_csv(tmp_path / "activity.csv", ACTIVITY_HEADER, ACTIVITY_ROWS)
+    activity_sheet = write_csv(tmp_path / "activity.csv", ACTIVITY_HEADER, ACTIVITY_ROWS, encoding="gb18030")
     copilot = make_copilot(**database)
 
     # Given in the "wrong" order: accounts are still imported first.

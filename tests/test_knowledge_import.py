@@ -5,10 +5,8 @@ person's confirmation; a company workspace starts empty. On SQLite, and on Postg
 
 from __future__ import annotations
 
-import csv
 import json
 
-import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -20,6 +18,7 @@ from copilot.pipeline import answer
 from copilot.workflows.cases import CaseSearchRequest, find_cases
 from copilot.workflows.plans import PlanCustomer, draft_plan, render_plan
 from tests.conftest import build_settings
+from tests.sheet_files import write_csv, write_xlsx
 
 FAQ_HEADER = ["标准问", "相似问", "答案", "分类", "受众"]
 FAQ_ROWS = [
@@ -37,22 +36,6 @@ CASE_ROWS = [
 ]
 
 
-def write_csv(path, header, rows, encoding="utf-8-sig"):
-    with path.open("w", encoding=encoding, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def write_xlsx(path, header, rows):
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append(header)
-    for row in rows:
-        sheet.append(row)
-    book.save(path)
-    return path
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
