@@ -5,14 +5,20 @@ Status machine: proposed -> approved -> executing -> executed | failed; proposed
 confirms or retries cannot both win; the decision is committed before anything runs, and an
 action left approved, executing or failed can be run again by a retry (executors are
 idempotent). Each step writes an audit entry in the same transaction.
+
+A process that dies mid-run leaves its action executing (or approved, if it died between the
+decision and the claim). `ActionRunner.reconcile_interrupted()` runs at start and settles those
+from the executors' own records: executed when every executor shows it ran, otherwise failed,
+which a retry runs again under the same id (the webhook's Idempotency-Key).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from copilot import db
 from copilot.errors import Conflict, Forbidden, InvalidInput, NotFound
-from copilot.executors import Executor, require
+from copilot.executors import Executor, executed_record, require
 from copilot.models import ActionDetail, ActionRecord, AuditEntry, Decision, ProposedActionOut
 from copilot.rules import ActionPolicy
 
@@ -30,8 +36,21 @@ log = logging.getLogger(__name__)
 AMBIGUOUS_SHOWN = 10
 # Not yet done or rejected: a repeat of the same request joins such an action instead of a new one.
 OPEN_STATUSES = ("proposed", "approved", "executing")
-# An action still "executing" after this long is taken to be orphaned by a dead process.
-EXECUTING_STALE_S = 120
+# Liveness is a lease on updated_at. While an action's executors run, its process renews the lease
+# every HEARTBEAT_S; an approved action is claimed within milliseconds of its decision. So an action
+# approved or executing whose updated_at is older than EXECUTING_STALE_S has no live process behind
+# it, whichever worker or host it ran on, and only those are reconciled or re-run. The trade-off: an
+# action interrupted less than one lease before a start is left alone by that start (it could be a
+# live sibling's: a per-process run id alone cannot tell a dead run from a live one without this
+# same heartbeat); a retry settles it once the lease has run out. Several renewals may be missed
+# (a long SQLite write lock) before a live run is taken for an orphan; hosts' clocks must agree to
+# well within the lease.
+EXECUTING_STALE_S = 60
+HEARTBEAT_S = 10
+# What a reconciliation may settle: left by a process that died before its run finished.
+INTERRUPTIBLE = ("approved", "executing")
+# The actor of entries that no person caused.
+SYSTEM_ACTOR = "system"
 
 
 def _now() -> datetime:
@@ -51,8 +70,11 @@ class AuditLog:
         with self.engine.begin() as own:
             own.execute(sa.insert(db.audit).values(**row))
 
-    def entries(self, event: str | None = None, subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def entries(self, event: str | None = None, subject: str | None = None, limit: int = 100,
+                actor: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(db.audit).order_by(db.audit.c.id.desc()).limit(limit)
+        if actor is not None:
+            query = query.where(db.audit.c.actor == actor)
         if event:
             query = query.where(db.audit.c.event == event)
         if subject:
@@ -177,15 +199,57 @@ class ActionStore:
                                 .values(status="executing", attempts=attempt, updated_at=_now()))
         return attempt if done.rowcount == 1 else None
 
-    def finish(self, action_id: str, attempt: int, actor: str, result: dict[str, Any], error: str | None) -> None:
+    def finish(self, action_id: str, attempt: int, actor: str, result: dict[str, Any], error: str | None) -> bool:
+        """Record the outcome; False (and no audit entry) when the run was no longer this one's:
+        its lease ran out and another process settled or re-ran the action meanwhile."""
         status = "failed" if error else "executed"
         with self.engine.begin() as conn:
-            conn.execute(sa.update(db.actions)
-                         .where(db.actions.c.id == action_id, db.actions.c.status == "executing",
-                                db.actions.c.attempts == attempt)
-                         .values(status=status, result=result, error=error, updated_at=_now()))
+            done = conn.execute(sa.update(db.actions)
+                                .where(db.actions.c.id == action_id, db.actions.c.status == "executing",
+                                       db.actions.c.attempts == attempt)
+                                .values(status=status, result=result, error=error, updated_at=_now()))
+            if done.rowcount != 1:
+                log.warning("action %s attempt %d finished after its lease was taken over", action_id, attempt)
+                return False
             payload = {"attempt": attempt, "error": error} if error else {"attempt": attempt, "result": result}
             self.audit.record(actor, status, action_id, payload, conn)
+        return True
+
+    def renew(self, action_id: str, attempt: int) -> bool:
+        """Extend the lease of a run still in progress; False once it is no longer executing."""
+        with self.engine.begin() as conn:
+            done = conn.execute(sa.update(db.actions)
+                                .where(db.actions.c.id == action_id, db.actions.c.status == "executing",
+                                       db.actions.c.attempts == attempt)
+                                .values(updated_at=_now()))
+        return done.rowcount == 1
+
+    def orphaned(self, lease_s: float) -> list[ActionRecord]:
+        """Actions approved or executing whose lease ran out: no live process is running them."""
+        table = db.actions
+        query = (sa.select(table).where(table.c.status.in_(INTERRUPTIBLE), table.c.updated_at < _lease_start(lease_s))
+                 .order_by(table.c.created_at))
+        with self.engine.connect() as conn:
+            return [ActionRecord(**r) for r in conn.execute(query).mappings()]
+
+    def settle(self, action: ActionRecord, records: dict[str, Any], unknown: list[str], lease_s: float) -> str | None:
+        """Close an orphaned action: executed when no executor's outcome is unknown, else failed
+        (retryable). Conditional on the state it was read in and on its lease still being out, so
+        of two processes reconciling at once one wins; None when this one did not."""
+        table = db.actions
+        status, error = ("failed", _interrupted(unknown)) if unknown else ("executed", None)
+        with self.engine.begin() as conn:
+            done = conn.execute(sa.update(table)
+                                .where(table.c.id == action.id, table.c.status == action.status,
+                                       table.c.attempts == action.attempts,
+                                       table.c.updated_at < _lease_start(lease_s))
+                                .values(status=status, result=records, error=error, updated_at=_now()))
+            if done.rowcount != 1:
+                return None
+            self.audit.record(SYSTEM_ACTOR, "reconciled", action.id, {
+                "attempt": action.attempts, "was": action.status, "outcome": status,
+                "confirmed": sorted(records), "unknown": unknown}, conn)
+        return status
 
 
 class ActionRunner:
@@ -254,7 +318,14 @@ class ActionRunner:
             raise Conflict(f"Action {action_id} is executing right now; retry it if it is still "
                            f"executing in {EXECUTING_STALE_S} s",
                            zh=f"操作 {action_id} 正在执行；如果 {EXECUTING_STALE_S} 秒后仍在执行，再重试")
-        if not self._execute(action, actor):
+        if action.status == "executing":
+            # Orphaned: if the executors' records show it ran, it is settled as executed, not run twice.
+            self._reconcile(action)
+            action = self.store.record(action_id)
+            if action.status == "executed":
+                return self.detail(action_id)
+        # Still executing after settling: another request settled it first and is running it now.
+        if action.status == "executing" or not self._execute(action, actor):
             raise Conflict(f"Action {action_id} is already being run by another request",
                            zh=f"操作 {action_id} 正由另一个请求执行")
         return self.detail(action_id)
@@ -267,13 +338,73 @@ class ActionRunner:
         result: dict[str, Any] = {}
         error = None
         try:
-            for executor in require(self.executors, self.policy(action.type).executors):
-                result[executor.name] = executor.run(current)
+            with _Lease(self.store, action.id, attempt):
+                for executor in require(self.executors, self.policy(action.type).executors):
+                    result[executor.name] = executor.run(current)
         except Exception as exc:  # recorded on the action; a retry runs it again
             error = f"{type(exc).__name__}: {exc}"[:2000]
             log.warning("action %s (%s) failed on attempt %d: %s", action.id, action.type, attempt, error)
         self.store.finish(action.id, attempt, actor, result, error)
         return True
+
+    def reconcile_interrupted(self) -> dict[str, str]:
+        """At start: settle every action a dead process left approved or executing (see
+        EXECUTING_STALE_S); safe when several workers start at once. Returns id -> new status."""
+        settled: dict[str, str] = {}
+        for action in self.store.orphaned(EXECUTING_STALE_S):
+            try:
+                status = self._reconcile(action)
+            except Exception:  # one bad action (say, an executor gone from rules.yaml) must not stop a start
+                log.exception("could not reconcile action %s (%s)", action.id, action.type)
+                continue
+            if status:
+                settled[action.id] = status
+        if settled:
+            log.info("reconciled %d interrupted action(s): %s", len(settled), settled)
+        return settled
+
+    def _reconcile(self, action: ActionRecord) -> str | None:
+        """Ask each executor whether it already ran this action; settle it from the answers."""
+        current = self.store.get(action.id) or {}
+        records: dict[str, Any] = {}
+        unknown: list[str] = []
+        for executor in require(self.executors, self.policy(action.type).executors):
+            try:
+                record = executed_record(executor, current)
+            except Exception:  # a record that cannot be read is no proof: run it again on retry
+                log.exception("executor %s could not tell whether action %s ran", executor.name, action.id)
+                record = None
+            if record is None:
+                unknown.append(executor.name)
+            else:
+                records[executor.name] = record
+        return self.store.settle(action, records, unknown, EXECUTING_STALE_S)
+
+
+class _Lease:
+    """Renews an executing action's lease while its executors run, so that a long run (a large
+    re-index) is never taken for one a dead process left behind."""
+
+    def __init__(self, store: ActionStore, action_id: str, attempt: int) -> None:
+        self.store, self.action_id, self.attempt = store, action_id, attempt
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{action_id[:8]}", daemon=True)
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                if not self.store.renew(self.action_id, self.attempt):
+                    return
+            except Exception:  # the next beat tries again; the lease allows several misses
+                log.warning("could not renew the lease of action %s", self.action_id, exc_info=True)
 
 
 # The keyless loopback user (a single person on their own machine) has no second person to ask.
@@ -287,6 +418,17 @@ STATUS_ZH = {"proposed": "待确认", "approved": "已批准", "rejected": "已�
 def _no_action(action_id: str) -> NotFound:
     return NotFound(f"No action with id {action_id!r}: list them with GET /api/actions or `copilot actions list`",
                     zh=f"没有 id 为 {action_id} 的操作：可在「待确认操作」页或用 copilot actions list 查看")
+
+
+def _interrupted(unknown: list[str]) -> str:
+    names = ", ".join(unknown)
+    return (f"Interrupted: the process running it stopped; not known whether {names} ran. Retry runs it again "
+            f"under the same id. 执行被中断：无法确认 {names} 是否已完成；点「重试」会用同一 id 再执行一次"
+            f"（接收方可按 id 去重）。")
+
+
+def _lease_start(lease_s: float) -> datetime:
+    return _now() - timedelta(seconds=lease_s)
 
 
 def _age_s(moment: datetime) -> float:

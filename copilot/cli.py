@@ -294,12 +294,14 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Default: COPILOT_HOS
 
     settings = _settings(data_dir)
     host, port = host or settings.host, port or settings.port
-    if host not in LOOPBACK and not settings.api_keys:
-        raise CopilotError(f"Refusing to serve on {host} without API keys: set COPILOT_API_KEYS "
-                           '(e.g. \'{"<key>": "admin"}\') or bind to 127.0.0.1')
+    copilot = _copilot(data_dir)
+    if host not in LOOPBACK and not (settings.api_keys or copilot.users.any()):
+        raise CopilotError(f"Refusing to serve on {host} with nobody set up: add people "
+                           "(copilot users add NAME --role admin) or bind to 127.0.0.1")
     if data_dir:
         os.environ["COPILOT_DATA_DIR"] = str(data_dir)
-    _prepare_index(_copilot(data_dir))
+    os.environ["COPILOT_HOST"] = host  # the workers' apps decide from it which Host headers to answer
+    _prepare_index(copilot)
     console.print(f"Copilot on http://{host}:{port}  (API docs: /docs, UI: /)")
     uvicorn.run("copilot.api.asgi:app", host=host, port=port, workers=workers, log_level="info")
 
@@ -317,6 +319,24 @@ def _prepare_index(copilot) -> None:
         copilot.indexer.sync_pack(copilot.pack, copilot.items.origins(), advance)
         progress.update(task, description="embedding the intent examples")
         copilot.indexer.embed_cached(copilot.intent_example_texts() + copilot.scope_texts(), progress=advance)
+
+
+@app.command()
+@handle_errors
+def migrate(data_dir: DataDir = None) -> None:
+    """Bring the database schema to the newest version (servers also do this at start, under a lock)."""
+    from copilot import db
+
+    settings = _settings(data_dir)
+    settings.ensure_data_dir()
+    db.engine_for(settings.db_url)
+    console.print(f"database schema at revision {db.head_revision()} ({_redacted(settings.db_url)})")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @app.command("pack-embeddings", hidden=True)
@@ -432,7 +452,7 @@ def plan_cmd(name: Annotated[str, typer.Option(help="Customer name")],
 actions_app = typer.Typer(help="Proposed actions: list them, confirm or reject, retry failed ones.",
                           no_args_is_help=True)
 app.add_typer(actions_app, name="actions")
-AsRole = Annotated[str, typer.Option("--as-role", help="Role you confirm as: sales | csm | support | admin")]
+AsRole = Annotated[Optional[str], typer.Option("--as-role", help="Role you confirm as (default: your own role)")]
 ID_HELP = "The id from `actions list`: the full id or its first characters"
 
 
@@ -498,29 +518,123 @@ def actions_show(action_id: Annotated[str, typer.Argument(help=ID_HELP)], data_d
             console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}  {entry.event:<9} {entry.actor}[/dim]")
 
 
+KeyOpt = Annotated[Optional[str], typer.Option("--key", envvar="COPILOT_KEY", show_default=False,
+                                               help="Your key (from `copilot users add`); needed once people are set up")]
+
+
+def _decider(copilot, key: str | None, as_role: str | None) -> tuple[str, str]:
+    """Who confirms from the command line, and in which role: the person whose key is given.
+    Without users or service keys (one person on their own machine) the local user is admin."""
+    from copilot.api.deps import keys_required, principal_for
+
+    if key:
+        principal = principal_for(copilot, key)
+        if principal is None:
+            raise CopilotError("Unknown or disabled key: ask an admin for a new one (copilot users key NAME)")
+        role = as_role or principal.role
+        principal.require_role(role)
+        return principal.name, role
+    if keys_required(copilot):
+        raise CopilotError("People are set up on this copilot: say who you are with --key (or COPILOT_KEY)")
+    return _actor(), as_role or "admin"
+
+
 @actions_app.command("confirm")
 @handle_errors
 def actions_confirm(action_id: Annotated[str, typer.Argument(help=ID_HELP)],
                     approve: Annotated[Optional[bool], typer.Option("--approve/--reject", help="The decision")] = None,
-                    comment: Optional[str] = None, as_role: AsRole = "admin",
+                    comment: Optional[str] = None, key: KeyOpt = None, as_role: AsRole = None,
                     data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
-    """Approve (and execute) or reject a proposed action."""
+    """Approve (and execute) or reject a proposed action, as the person whose key is given."""
     from copilot.models import Decision
 
     if approve is None:
         raise typer.BadParameter("say --approve or --reject")
     decision = Decision(decision="approve" if approve else "reject", comment=comment)
     copilot = _copilot(data_dir)
-    _print_action(copilot.action_runner.confirm(copilot.actions.resolve_id(action_id), decision, _actor(), as_role), json_out)
+    actor, role = _decider(copilot, key, as_role)
+    _print_action(copilot.action_runner.confirm(copilot.actions.resolve_id(action_id), decision, actor, role), json_out)
 
 
 @actions_app.command("retry")
 @handle_errors
-def actions_retry(action_id: Annotated[str, typer.Argument(help=ID_HELP)], as_role: AsRole = "admin",
-                  data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+def actions_retry(action_id: Annotated[str, typer.Argument(help=ID_HELP)], key: KeyOpt = None,
+                  as_role: AsRole = None, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """Run an approved action again after a failure or an interrupted run."""
     copilot = _copilot(data_dir)
-    _print_action(copilot.action_runner.retry(copilot.actions.resolve_id(action_id), _actor(), as_role), json_out)
+    actor, role = _decider(copilot, key, as_role)
+    _print_action(copilot.action_runner.retry(copilot.actions.resolve_id(action_id), actor, role), json_out)
+
+
+# People ------------------------------------------------------------------------------------------
+users_app = typer.Typer(help="People: add them (each gets a key, shown once), list, disable, new key.",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+@handle_errors
+def users_add(name: Annotated[str, typer.Argument(help="The person's name, as records will show it")],
+              role: Annotated[str, typer.Option("--role", help="sales | csm | support | knowledge | admin")],
+              audience: Annotated[Optional[list[str]], typer.Option(
+                  help="Knowledge they may read: public, internal (default: support public only, others both)")] = None,
+              email: Annotated[Optional[str], typer.Option(help="Matches their single sign-on account")] = None,
+              no_key: Annotated[bool, typer.Option("--no-key", help="Single sign-on only: no key")] = False,
+              data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Add a person; their key is printed once and stored only as a hash."""
+    user, key = _copilot(data_dir).users.add(name, role, _actor(), audiences=_split(audience) or None,
+                                             email=email, with_key=not no_key)
+    if json_out:
+        _print_json({**user.model_dump(mode="json"), "key": key})
+        return
+    console.print(f"added {user.name} ({user.role}; reads {', '.join(user.audiences)})")
+    if key:
+        console.print("key (shown only now, keep it safe):")
+        sys.stdout.write(key + "\n")
+
+
+@users_app.command("list")
+@handle_errors
+def users_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Everyone, with role, audiences and whether they are active."""
+    users = _copilot(data_dir).users.list()
+    if json_out:
+        _print_json([u.model_dump(mode="json") for u in users])
+        return
+    if not users:
+        console.print("no users yet: add one with `copilot users add NAME --role admin`")
+        return
+    table = Table("name", "role", "reads", "email", "sign-in", "status", "added")
+    for u in users:
+        sign_in = " + ".join(x for x, on in (("key", u.has_key), ("sso", u.single_sign_on)) if on) or "-"
+        table.add_row(u.name, u.role, ", ".join(u.audiences), u.email or "", sign_in,
+                      "active" if u.active else f"disabled {u.disabled_at:%Y-%m-%d}", f"{u.created_at:%Y-%m-%d}")
+    console.print(table)
+
+
+@users_app.command("disable")
+@handle_errors
+def users_disable(name: Annotated[str, typer.Argument(help="Name or id")], data_dir: DataDir = None) -> None:
+    """Stop a person's key and sessions at once (their records stay)."""
+    user = _copilot(data_dir).users.set_active(name, False, _actor())
+    console.print(f"disabled {user.name}")
+
+
+@users_app.command("enable")
+@handle_errors
+def users_enable(name: Annotated[str, typer.Argument(help="Name or id")], data_dir: DataDir = None) -> None:
+    """Let a disabled person in again (with their old key, unless it was replaced)."""
+    user = _copilot(data_dir).users.set_active(name, True, _actor())
+    console.print(f"enabled {user.name}")
+
+
+@users_app.command("key")
+@handle_errors
+def users_key(name: Annotated[str, typer.Argument(help="Name or id")], data_dir: DataDir = None) -> None:
+    """A new key for a person (the old one stops working); printed once."""
+    key = _copilot(data_dir).users.rotate_key(name, _actor())
+    console.print("new key (shown only now, keep it safe):")
+    sys.stdout.write(key + "\n")
 
 
 def main() -> None:

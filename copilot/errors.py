@@ -81,9 +81,6 @@ ZH_FRAMES = {
 
 # The most common messages raised without `zh=`: English pattern -> Chinese text (first match wins).
 ZH_MESSAGES: list[tuple[re.Pattern[str], str]] = [(re.compile(pattern), text) for pattern, text in [
-    (r"^Missing or unknown API key", "缺少 API 密钥或密钥无效：请在请求头里带上 Authorization: Bearer <密钥>"),
-    (r"^This API key is for role '(?P<have>[^']*)' and cannot act as '(?P<want>[^']*)'",
-     "这个 API 密钥属于角色 {have}，不能以 {want} 的身份操作"),
     (r"^Unknown model '(?P<model>.*)'; use one of (?P<models>.+)$", "没有模型 {model}：请使用 {models} 之一"),
     (r"^The conversation has no user message", "对话里没有可回答的用户消息"),
     (r"^The question is empty", "问题是空的：请输入想问的内容"),

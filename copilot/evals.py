@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from filelock import FileLock
 from pydantic import BaseModel, Field
 
 from copilot.knowledge.pack import SAFE_LOADER
 from copilot.errors import InvalidInput
+from copilot.executors import write_atomically
 from copilot.models import Evidence, Role
 from copilot.retrieve import Fusion
 
@@ -254,15 +256,17 @@ def promote(data_dir: Path, question: EvalQuestion) -> Path:
     """Append a real frontline question to the deployment's own eval set."""
     path = data_dir / "evals" / PROMOTED_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) if path.exists() else None
-    questions = (data or {}).get("questions") or []
-    if any(q.get("question") == question.question and q.get("role") == question.role for q in questions):
-        return path
-    questions.append(question.model_dump(exclude_none=True, exclude_defaults=True) | {"id": question.id,
-                                                                                      "role": question.role})
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump({"questions": questions}, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    tmp.replace(path)  # atomic: a crash never leaves half a file
+    # Read, append, write under a lock shared by every thread and worker: two promotions at once
+    # would otherwise both append to the same old list and one would be lost.
+    with FileLock(f"{path}.lock", timeout=30):
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) if path.exists() else None
+        questions = (data or {}).get("questions") or []
+        if any(q.get("question") == question.question and q.get("role") == question.role for q in questions):
+            return path
+        questions.append(question.model_dump(exclude_none=True, exclude_defaults=True) | {"id": question.id,
+                                                                                          "role": question.role})
+        # Atomic: a crash never leaves half a file, and readers outside the lock see a whole one.
+        write_atomically(path, yaml.safe_dump({"questions": questions}, allow_unicode=True, sort_keys=False))
     return path
 
 

@@ -16,11 +16,22 @@ from copilot.settings import Settings
 
 
 class Executor(Protocol):
+    """Runs approved actions. It may also have `done(action) -> dict | None`: its own record of
+    having run the action (what `run` would return), or None when it has none or cannot know, as
+    a webhook cannot. Reconciliation after a crash settles an action as executed only on such
+    records; see `executed_record`."""
+
     name: str
 
     def run(self, action: dict[str, Any]) -> dict[str, Any]:
         """Carry out the action; return what was done; raise on failure."""
         ...
+
+
+def executed_record(executor: Executor, action: dict[str, Any]) -> dict[str, Any] | None:
+    """The executor's record of having run `action`; None without `done` (unknown, so re-run)."""
+    done = getattr(executor, "done", None)
+    return done(action) if callable(done) else None
 
 
 class OutboxExecutor:
@@ -32,15 +43,30 @@ class OutboxExecutor:
         self.folder = folder
 
     def run(self, action: dict[str, Any]) -> dict[str, Any]:
-        arguments = action.get("arguments") or {}
-        markdown = arguments.get("markdown")
-        if markdown:
-            path, content = self.folder / f"{action['id']}.md", str(markdown)
-        else:
-            path = self.folder / f"{action['id']}.json"
-            content = json.dumps(envelope(action), ensure_ascii=False, indent=2, default=str)
+        path, content = self._artefact(action)
         write_atomically(path, content)
         return {"path": str(path), "bytes": len(content.encode("utf-8"))}
+
+    def done(self, action: dict[str, Any]) -> dict[str, Any] | None:
+        """Written: the file is there with exactly the content `run` writes (writes are atomic,
+        so a file that is there is whole)."""
+        path, content = self._artefact(action)
+        expected = content.encode("utf-8")
+        try:
+            written = path.read_bytes()
+        except OSError:
+            return None
+        return {"path": str(path), "bytes": len(expected)} if written == expected else None
+
+    def _artefact(self, action: dict[str, Any]) -> tuple[Path, str]:
+        markdown = (action.get("arguments") or {}).get("markdown")
+        if markdown:
+            return self.folder / f"{action['id']}.md", str(markdown)
+        return self.folder / f"{action['id']}.json", json.dumps(envelope(action), ensure_ascii=False, indent=2,
+                                                                 default=str)
+
+
+NO_WEBHOOK = {"skipped": "no webhook configured (COPILOT_WEBHOOK_URL)"}
 
 
 class WebhookExecutor:
@@ -55,7 +81,7 @@ class WebhookExecutor:
 
     def run(self, action: dict[str, Any]) -> dict[str, Any]:
         if not self.url:
-            return {"skipped": "no webhook configured (COPILOT_WEBHOOK_URL)"}
+            return dict(NO_WEBHOOK)
         headers = {"Idempotency-Key": str(action["id"])}
         body = json.loads(json.dumps(envelope(action), ensure_ascii=False, default=str))
         if self.client is not None:
@@ -64,6 +90,11 @@ class WebhookExecutor:
             response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout_s)
         response.raise_for_status()
         return {"url": self.url, "status_code": response.status_code}
+
+    def done(self, action: dict[str, Any]) -> dict[str, Any] | None:
+        """Nothing is kept of a POST that may or may not have arrived: unknown, unless none is sent.
+        A retry sends it again with the same Idempotency-Key, for the receiver to drop a duplicate."""
+        return None if self.url else dict(NO_WEBHOOK)
 
 
 def envelope(action: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from copilot import conversation, geo
 from copilot.conversation import Turn
 from copilot.knowledge.pack import Pack
 from copilot.models import Intent, Role, Slots
-from copilot.normalize import normalize
+from copilot.normalize import contains_word, normalize
 from copilot.scope import ScopeModel
 
 # Explicit words that settle the task before the classifier is asked.
@@ -126,32 +126,31 @@ class IntentClassifier:
 
     def mentions(self, text: str) -> dict[str, str]:
         """The words that set each slot group, e.g. {"place": "杭州", "industry": "面包", "tier": "年费5万"}."""
-        lowered = text.lower()
-        place = next((w for w in [*self._cities, *self._provinces, *self._regions] if w in text), None)
+        place = next((w for w in [*self._cities, *self._provinces, *self._regions] if contains_word(text, w)), None)
         if place is None and (found := geo.find_places(text)):
             place = found[0].name
         industry = next((max(hits, key=len) for words in self._industries.values()
-                         if (hits := [w for w in words if w.lower() in lowered])), None)
+                         if (hits := [w for w in words if contains_word(text, w)])), None)
         fee = _FEE.search(text) or _FEE_ALONE.search(text)
         tier = fee.group(0) if fee else next(
             (m.group(0) for pattern in _TIER_WORDS.values() if (m := re.search(pattern, text))), None)
         product = next((f for forms in self._products.values() for f in sorted(forms, key=len, reverse=True)
-                        if f in text), None)
+                        if contains_word(text, f)), None)
         found = {"place": place, "industry": industry, "tier": tier, "product": product}
         return {group: word for group, word in found.items() if word}
 
     def slots(self, text: str) -> Slots:
-        city = next((c for c in self._cities if c in text), None)
+        city = next((c for c in self._cities if contains_word(text, c)), None)
         province = self.rules.province_for_city(city) if city else next(
-            (p for p in self._provinces if p in text), None)
+            (p for p in self._provinces if contains_word(text, p)), None)
         if city is None and province is None and (places := geo.find_places(text)):
             # Any city or county of China, not only the gazetteer's.
             place = places[0]
             city, province = (None, place.province) if place.level == "province" else (place.name, place.province)
         region = self.rules.region_for_province(province) if province else next(
-            (r for r in self._regions if r in text), None)
+            (r for r in self._regions if contains_word(text, r)), None)
         industry = next((name for name, words in self._industries.items()
-                         if any(w.lower() in text.lower() for w in words)), None)
+                         if any(contains_word(text, w) for w in words)), None)
         fee = _annual_fee(text)
         tier = self.rules.tier_for_fee(fee) if fee is not None else next(
             (t for t, pattern in _TIER_WORDS.items() if re.search(pattern, text)), None)
@@ -159,9 +158,11 @@ class IntentClassifier:
         return Slots(
             industry=industry, city=city, province=province, region=region,
             tier=tier, annual_fee=fee,
-            product=next((name for name, forms in self._products.items() if any(f in text for f in forms)), None),
-            situation=[name for name, words in self._situations.items() if any(w in text for w in words)],
-            urgency="urgent" if any(w.lower() in text.lower() for w in urgent_words) else "normal",
+            product=next((name for name, forms in self._products.items()
+                          if any(contains_word(text, f) for f in forms)), None),
+            situation=[name for name, words in self._situations.items() if any(contains_word(text, w) for w in words)],
+            # Latin words on word boundaries: "download" is not "down".
+            urgency="urgent" if any(contains_word(text, w) for w in urgent_words) else "normal",
             account_tier="大型" if _KEY_ACCOUNT.search(text) else tier,
         )
 

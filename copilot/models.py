@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 MAX_QUESTION_CHARS = 2000  # a question longer than this is refused, not truncated
+# Bounds on what requests may carry: a name or label, the items of a list, a yearly fee (1万亿 元).
+# Generous, because account records from a CRM export fill the same models.
+MAX_NAME_CHARS = 200
+MAX_LIST_ITEMS = 50
+MAX_ANNUAL_FEE = 10**12
+ShortText = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)]
 
 Role = Literal["sales", "csm", "support"]
 Kind = Literal["case", "faq", "playbook", "doc"]
@@ -147,14 +153,14 @@ class Decision(BaseModel):
 class Customer(BaseModel):
     """What the user tells us about the customer or prospect; every field optional."""
 
-    name: str | None = None
-    industry: str | None = None
-    city: str | None = None
-    province: str | None = None
-    annual_fee: int | None = Field(default=None, ge=0)
+    name: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    industry: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    city: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    province: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    annual_fee: int | None = Field(default=None, ge=0, le=MAX_ANNUAL_FEE)
     tier: Tier | None = None
-    products: list[str] = Field(default_factory=list)
-    situation: list[str] = Field(default_factory=list)
+    products: list[ShortText] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    situation: list[ShortText] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
 
 
 class Draft(BaseModel):
@@ -187,5 +193,8 @@ class AskResponse(BaseModel):
     explanation: str = ""
     composer: Literal["template", "llm"] = "template"
     llm_fallback: bool = Field(default=False, description="An LLM was configured but failed; template answer served")
+    fallbacks: list[Literal["intent", "compose"]] = Field(default_factory=list, description=(
+        "LLM stages that answered offline instead (error, invalid reply, or the request's LLM time "
+        "budget spent): intent -> offline classifier, compose -> template answer"))
     confidence: float = 0.0
     classification: Classification | None = None

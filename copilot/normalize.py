@@ -50,3 +50,21 @@ def normalize(text: str) -> str:
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def contains_word(text: str, word: str) -> bool:
+    """Whether `word` is in `text`, ignoring case. A Latin word counts only as a whole word, plurals
+    included ("down" is in "system down" but not in "download", "chain" is in "chains"); Chinese is
+    written without spaces, so a Chinese word counts wherever it appears."""
+    return bool(word) and _word_pattern(word).search(text) is not None
+
+
+@lru_cache(maxsize=4096)
+def _word_pattern(word: str) -> re.Pattern[str]:
+    latin = re.compile(r"[A-Za-z0-9]")
+    head = r"(?<![A-Za-z0-9])" if latin.match(word[0]) else ""
+    body = re.escape(word)
+    if re.search(r"[A-Za-z]$", word):  # bakery -> bakeries, chain -> chains, box -> boxes
+        body = re.escape(word[:-1]) + r"(?:y|ies)" if word[-1] in "yY" else body + r"(?:e?s)?"
+    tail = r"(?![A-Za-z0-9])" if latin.match(word[-1]) else ""
+    return re.compile(head + body + tail, re.IGNORECASE)

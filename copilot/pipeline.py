@@ -22,6 +22,7 @@ from copilot.actions import STATUS_ZH, ActionStore, AuditLog
 from copilot.compose import LlmComposer, TemplateComposer, renumber_citations
 from copilot.errors import InvalidInput
 from copilot.intent import IntentClassifier
+from copilot.llm_budget import LlmBudget
 from copilot.knowledge.pack import Pack
 from copilot.matching import effective_weights, merge_customer, score_case
 from copilot.models import (MAX_QUESTION_CHARS, AskResponse, Classification, Customer, Draft, Evidence, Intent, ProposedActionOut, Role, SearchFilters,
@@ -68,7 +69,8 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     if mention is not None:  # what the CRM knows about the customer, unless the caller said otherwise
         customer = as_customer(mention.account, customer)
     vector = deps.retriever.embed_query(query)
-    intent = understand(deps, question, role, customer, history, vector, query)
+    budget = deps.llm.budget() if deps.llm is not None else None  # all this request's LLM calls share it
+    intent = understand(deps, question, role, customer, history, vector, query, budget)
     evidence, found = find(deps, query, intent, vector, audiences)
     confidence = grounding_confidence(found, intent, deps.pack.rules.grounding)
     grounded = should_answer(deps, intent, evidence, confidence)
@@ -84,9 +86,8 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
         draft, choices = Draft(answer=deps.composer.prompts.render("choose.md.j2", choices=options),
                                explanation="问题比较宽泛，知识库里有几条都可能是你要的。"), options
     else:
-        composer = deps.llm or deps.composer
-        draft = (composer.compose(query, intent, evidence, grounded, choices, history) if deps.llm
-                 else composer.compose(query, intent, evidence, grounded, choices))
+        draft = (deps.llm.compose(query, intent, evidence, grounded, choices, history, budget) if deps.llm
+                 else deps.composer.compose(query, intent, evidence, grounded, choices))
     actions, repeat = propose(deps, question, intent, draft.answer, evidence, customer, actor, mention, grounded) \
         if grounded or intent.task == "escalation" else ([], False)
     cited = [evidence[i] for i in draft.cited if i < len(evidence)] if grounded else []
@@ -96,10 +97,12 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     response = AskResponse(answer=text, explanation=draft.explanation, grounded=grounded,
                            citations=cited, intent=intent, choices=choices, actions=actions,
                            composer=draft.composer, llm_fallback=draft.llm_error is not None,
+                           fallbacks=list(budget.fallbacks) if budget else [],
                            confidence=confidence, classification=classify_service(deps, intent, evidence, grounded))
     deps.audit.record(actor, "ask", None, {
         "role": role, "question": question, "task": intent.task, "grounded": grounded,
-        "confidence": confidence, "answer": text[:2000], "sources": [c.source for c in cited]})
+        "confidence": confidence, "answer": text[:2000], "sources": [c.source for c in cited],
+        "fallbacks": response.fallbacks})
     return response
 
 
@@ -131,12 +134,13 @@ def validate_question(question: str) -> str:
 
 
 def understand(deps: Deps, question: str, role: Role, customer: Customer | None,
-               history: list[str] | None, vector: Any, query: str | None = None) -> Intent:
+               history: list[str] | None, vector: Any, query: str | None = None,
+               budget: LlmBudget | None = None) -> Intent:
     """`query` is the standalone form of a follow-up ("那上海的呢？" -> the whole question): the
-    LLM reads that, as it sees no history."""
+    LLM reads that, as it sees no history. `budget` is the request's LLM time (a fresh one if None)."""
     intent = deps.classifier.classify(question, role, vector, history)
     if deps.llm is not None and deps.llm_intent:
-        intent = deps.llm.understand(query or question, intent)
+        intent = deps.llm.understand(query or question, intent, budget)
     if customer is not None:
         intent = intent.model_copy(update={"slots": merge_customer(deps.pack.rules, intent.slots, customer)})
     return intent
@@ -287,14 +291,60 @@ def propose(deps: Deps, question: str, intent: Intent, drafted: str, evidence: l
             return [joined], True
     sla = andon.sla_minutes.get(tier, 60)
     ticket = {"question": question, "customer": customer.model_dump() if customer else {"tier": tier},
-              "account_tier": tier, "sla_minutes": sla, "queue": andon.ticket_queue, "drafted_answer": drafted,
-              "sources": [e.source for e in evidence[:3]], "issue_key": issue}
+              "account_tier": tier, "sla_minutes": sla, "queue": andon.ticket_queue, "issue_key": issue,
+              **ticket_knowledge(drafted, evidence)}
     if account is not None:
         ticket |= {"account_id": account.id, "account_name": account.name, "csm": account.csm,
                    "sales": account.sales, "contact": contact_card(account)}
     who = f"{account.name}（{tier}客户）" if account else f"{tier}客户"
     summary = f"安灯升级：{who}紧急问题，SLA {sla} 分钟 → {andon.ticket_queue}"
+    if ticket.get("withheld"):
+        summary += f"（已略去 {ticket['withheld']} 条内部资料）"
     return [deps.actions.propose("escalation_ticket", summary, ticket, actor, intent.role)], False
+
+
+# A ticket is read in the support queue, by roles that may not read internal knowledge: it only
+# ever holds what every role may read.
+TICKET_AUDIENCE = "public"
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+
+
+def ticket_knowledge(drafted: str, evidence: list[Evidence]) -> dict[str, Any]:
+    """The drafted answer and sources a ticket carries, the audiences of what it holds, and how
+    many internal passages it left out (a count only: the support queue must not learn their titles).
+    The drafted answer goes only when none of the passages it drew on is internal."""
+    drawn = drawn_on(drafted, evidence)
+    internal = {e.id for e in [*evidence[:3], *drawn] if not is_public(e)}
+    keep_draft = not any(e.id in internal for e in drawn)
+    held = [e for e in evidence[:3] if e.id not in internal] + (drawn if keep_draft else [])
+    knowledge: dict[str, Any] = {"drafted_answer": drafted if keep_draft else "",
+                                 "sources": [e.source for e in evidence[:3] if e.id not in internal],
+                                 "audiences": sorted({audience_of(e) for e in held})}
+    if internal:
+        knowledge |= {"withheld": len(internal), "left_out_note": (
+            f"工单会流转到支持队列，已略去 {len(internal)} 条仅限内部的资料"
+            f"{'和据此起草的答案' if not keep_draft else ''}；详情请问提问人。")}
+    return knowledge
+
+
+def drawn_on(drafted: str, evidence: list[Evidence]) -> list[Evidence]:
+    """The passages a drafted answer drew on: those its citation markers name, and those whose
+    title or opening text it repeats (a FAQ answer served verbatim, a menu of titles)."""
+    cited = {int(n) - 1 for n in _MARKER.findall(drafted)}
+    return [e for i, e in enumerate(evidence) if i in cited or _repeats(drafted, e)]
+
+
+def _repeats(drafted: str, e: Evidence) -> bool:
+    answer = str(e.meta.get("answer") or "")
+    return any(piece and piece in drafted for piece in (e.title, answer[:40], e.text[:40]))
+
+
+def audience_of(e: Evidence) -> str:
+    return str(e.meta.get("audience") or "internal")  # unlabelled knowledge is not assumed public
+
+
+def is_public(e: Evidence) -> bool:
+    return audience_of(e) == TICKET_AUDIENCE
 
 
 def issue_key(question: str, evidence: list[Evidence], grounded: bool, mention: Mention | None) -> str:

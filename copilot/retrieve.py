@@ -218,9 +218,9 @@ class HybridRetriever:
                dense_weight: float | None = None, fusion: Fusion | None = None) -> SearchResult:
         text = self.prepare(query)
         snap = self.snapshot()
-        if not snap.chunks or not text:
-            return SearchResult(query=query, results=[])
         filters = filters or SearchFilters()
+        if not snap.chunks or not text or filters.audiences == []:  # None: every audience; []: none
+            return SearchResult(query=query, results=[])
         mask = self._mask(snap, filters)
         tokens = tokenize(text)
         latin = _mostly_latin(text)
@@ -424,7 +424,7 @@ def _where(filters: SearchFilters) -> dict[str, Any] | None:
     clauses: list[dict[str, Any]] = []
     if filters.kinds:
         clauses.append({"kind": {"$in": list(filters.kinds)}})
-    if filters.audiences:
+    if filters.audiences is not None:  # [] reads nothing: Chroma refuses an empty $in rather than match all
         clauses.append({"audience": {"$in": list(filters.audiences)}})
     for name in _FILTER_FIELDS:
         value = getattr(filters, name)

@@ -39,6 +39,7 @@ from copilot.normalize import normalize
 from copilot.retrieve import Fusion, HybridRetriever
 from copilot.scope import ScopeModel
 from copilot.settings import Settings
+from copilot.users import UserStore
 from copilot.vectorstore import VectorStore
 
 
@@ -196,6 +197,10 @@ class Copilot:
                 "documents_removed": docs.removed, "pruned": report.pruned})
 
     @cached_property
+    def users(self) -> UserStore:
+        return UserStore(self.engine, self.audit)
+
+    @cached_property
     def accounts(self) -> AccountStore:
         """The company's own customers (from its CRM export) and their monthly activity."""
         return AccountStore(self.engine)
@@ -295,18 +300,23 @@ class Copilot:
             return None
         from langchain_openai import ChatOpenAI
 
+        # No retries in the client: llm_timeout_s is the whole request's LLM time, and the
+        # composer retries only within what is left of it (copilot/llm_budget.py).
         chat = ChatOpenAI(model=self.settings.llm_model, base_url=self.settings.llm_base_url,
                           api_key=self.settings.llm_api_key or "not-needed", timeout=self.settings.llm_timeout_s,
-                          max_retries=self.settings.llm_max_retries, temperature=0.2)
-        return LlmComposer(chat, self.prompts, self.composer, self.pack.vendor.vendor)
+                          max_retries=0, temperature=0.2)
+        return LlmComposer(chat, self.prompts, self.composer, self.pack.vendor.vendor,
+                           timeout_s=self.settings.llm_timeout_s, max_retries=self.settings.llm_max_retries)
 
     @cached_property
     def action_runner(self) -> ActionRunner:
         executors = {**build_executors(self.settings),
                      "knowledge": KnowledgeExecutor(self.items, self.refresh_knowledge, self.remove_source),
                      "plans": PlanExecutor(self.plans)}
-        return ActionRunner(self.actions, lambda type_: with_plan_store(type_, self.pack.rules.action_policy(type_)),
-                            executors, lambda role: self.pack.rules.confirmable_actions(role))
+        runner = ActionRunner(self.actions, lambda type_: with_plan_store(type_, self.pack.rules.action_policy(type_)),
+                              executors, lambda role: self.pack.rules.confirmable_actions(role))
+        runner.reconcile_interrupted()  # before this process lists, confirms or retries anything
+        return runner
 
     @cached_property
     def deps(self) -> Deps:

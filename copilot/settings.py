@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Where `copilot serve` (and `make run`) listens; --host / --port override these.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Host names (Host header) the server answers beyond loopback, e.g. '["copilot.example.com"]';
+    # "*.example.com" covers subdomains, "*" turns the check off. See api.app.allowed_hosts.
+    trusted_hosts: list[str] = Field(default_factory=list)
 
     # App data: SQLite in the data dir unless a SQLAlchemy URL (e.g. Postgres) is given.
     database_url: str | None = None
@@ -50,8 +53,10 @@ class Settings(BaseSettings):
         "llm_base_url", "COPILOT_LLM_BASE_URL", "OPENAI_BASE_URL"))
     llm_api_key: str | None = Field(default=None, validation_alias=AliasChoices(
         "llm_api_key", "COPILOT_LLM_API_KEY", "OPENAI_API_KEY"))
+    # Total LLM time for one request (intent + compose, retries included): past it the
+    # remaining stages answer offline and the response lists them in `fallbacks`.
     llm_timeout_s: float = 20.0
-    llm_max_retries: int = 1
+    llm_max_retries: int = 1  # further tries of a failed call (5xx, rate limit), within that time
     llm_intent: bool = Field(default=True, description="Also let the LLM read the intent (one extra call)")
 
     # Retrieval fusion: weight of the dense channel; unset = knowledge/rules.yaml decides.
@@ -64,9 +69,29 @@ class Settings(BaseSettings):
     # index instead of reloading all of it (0 = always).
     incremental_index_min_passages: int = 2_000
 
-    # API keys: {"key": "sales" | "csm" | "support" | "admin"}. Without keys the server only
-    # accepts loopback binding (see cli serve); with keys every request needs a Bearer key.
-    api_keys: dict[str, Literal["sales", "csm", "support", "admin"]] = Field(default_factory=dict)
+    # People have their own keys (`copilot users add`). Service keys for integrations, one per
+    # role: {"key": "sales" | "csm" | "support" | "knowledge" | "admin"}; records name them
+    # service-<role>-<n>, never by the key. With neither, the server only binds to loopback.
+    api_keys: dict[str, Literal["sales", "csm", "support", "knowledge", "admin"]] = Field(default_factory=dict)
+
+    # Single sign-on with any OpenID Connect provider (off unless an issuer is set). People sign
+    # in with the provider and are matched to users by subject, or by the email an admin gave
+    # them (`copilot users add NAME --role csm --email ...`); unknown people are refused.
+    oidc_issuer: str | None = Field(default=None, description="Issuer URL; its /.well-known/openid-configuration is read")
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid email profile"
+    # Signs the browser session cookie; generated into the data dir when not set.
+    session_secret: str | None = None
+
+    def service_key_names(self) -> dict[str, tuple[str, str]]:
+        """{key: (name, role)}: each service key is named by its role and position, not by its text."""
+        counts: dict[str, int] = {}
+        names = {}
+        for key, role in self.api_keys.items():
+            counts[role] = counts.get(role, 0) + 1
+            names[key] = (f"service-{role}-{counts[role]}", role)
+        return names
 
     # Executors for confirmed actions: files land in the outbox; a webhook URL is optional.
     outbox_dir: Path | None = None

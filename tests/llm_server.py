@@ -3,6 +3,7 @@ the network edge where a real LLM endpoint would be."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from copilot.api.background import ServerThread, free_port  # noqa: F401 - re-ex
 
 @dataclass
 class Script:
-    """What the server does for each next request: text, {"status": 500}, {"sleep": s, "text": t}."""
+    """What the server does for each next request: text, {"status": 500}, {"sleep": s, "text": t},
+    or {"hang": True} (never answers; the request ends when the client gives up)."""
 
     replies: deque = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -35,8 +37,11 @@ def _app(script: Script) -> FastAPI:
         reply = script.replies.popleft() if script.replies else "（没有脚本回复）"
         if isinstance(reply, dict) and "status" in reply:
             return JSONResponse({"error": {"message": "scripted failure"}}, status_code=reply["status"])
+        if isinstance(reply, dict) and "hang" in reply:
+            await _hang(request)
+            return JSONResponse({"error": {"message": "hung up"}}, status_code=504)
         if isinstance(reply, dict) and "sleep" in reply:
-            time.sleep(reply["sleep"])
+            await asyncio.sleep(reply["sleep"])  # not time.sleep: other requests are served meanwhile
             reply = reply.get("text", "")
         return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "test"),
@@ -53,6 +58,14 @@ def _app(script: Script) -> FastAPI:
                 "usage": {"prompt_tokens": 1, "total_tokens": 1}}
 
     return app
+
+
+async def _hang(request: Request, limit_s: float = 60.0) -> None:
+    """Answer nothing until the client disconnects (a hung endpoint). Ending with the client, not
+    after a fixed time, keeps the server free to shut down when the test is over."""
+    until = time.monotonic() + limit_s
+    while time.monotonic() < until and not await request.is_disconnected():
+        await asyncio.sleep(0.05)
 
 
 def bag_of_chars(text: str, dim: int = 64) -> list[float]:

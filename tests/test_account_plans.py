@@ -129,7 +129,7 @@ def test_a_plan_is_stored_only_when_the_save_is_confirmed(client):
     second = save(client, draft(client, account_id="acct-bakery", customer={"goals": ["提升客单价"]})["plan"])
     listed = plans_of(client)
     assert [p["id"] for p in listed] == [second["id"], first["id"]]  # newest first
-    assert listed[1]["customer"] == "麦香坊（示例）" and listed[1]["created_by"] == "key:k-cs…"
+    assert listed[1]["customer"] == "麦香坊（示例）" and listed[1]["created_by"] == "service-csm-1"
     assert listed[1]["progress"]["total"] == len(plan["milestones"]) == len(listed[1]["milestones"])
     assert [m["title"] for m in listed[1]["milestones"]] == [m["title"] for m in plan["milestones"]]
     assert plans_of(client, "acct-tea") == []
@@ -168,15 +168,15 @@ def test_marking_milestones_done_or_late_is_audited_and_shows_in_the_progress(cl
     late = track(client, plan_id, 1, "late").json()
     assert (late["progress"]["done"], late["progress"]["late"]) == (1, 1)
     first, second = late["milestones"][:2]
-    assert (first["status"], first["note"], first["updated_by"]) == ("done", "收银员培训已完成", "key:k-cs…")
+    assert (first["status"], first["note"], first["updated_by"]) == ("done", "收银员培训已完成", "service-csm-1")
     assert second["status"] == "late" and second["late"] is True
     reopened = track(client, plan_id, 1, "open").json()
     assert reopened["progress"]["late"] == 0 and reopened["milestones"][1]["late"] is False
 
     trail = client.app.state.copilot.audit.entries(event="plan_milestone", subject=plan_id)
     assert [(e["actor"], e["payload"]["index"], e["payload"]["status"], e["payload"]["previous"])
-            for e in reversed(trail)] == [("key:k-cs…", 0, "done", "open"), ("key:k-cs…", 1, "late", "open"),
-                                          ("key:k-cs…", 1, "open", "late")]
+            for e in reversed(trail)] == [("service-csm-1", 0, "done", "open"), ("service-csm-1", 1, "late", "open"),
+                                          ("service-csm-1", 1, "open", "late")]
     assert trail[-1]["payload"]["note"] == "收银员培训已完成"
 
 

@@ -151,7 +151,7 @@ def test_save_plan_lifecycle_with_permissions_and_audit(client, drafted, outbox)
 
     detail = client.get(url, headers=auth("csm")).json()
     assert [h["event"] for h in detail["history"]] == ["proposed", "approved", "executed"]
-    assert detail["decided_by"].startswith("key:")
+    assert detail["decided_by"].startswith("service-")  # named by role and position, never by the key
     audit = client.get("/api/audit", params={"subject": action["id"]}, headers=auth("admin")).json()
     assert sorted(e["event"] for e in audit) == ["approved", "executed", "proposed"]
 

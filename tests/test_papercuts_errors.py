@@ -57,9 +57,9 @@ def test_permissions_in_chinese_keep_the_role_names(client, action_id):
     assert denied["message"] == "角色 support 不能确认 save_plan 类操作；可确认的角色：csm、admin"
     acting = error(client.post("/api/ask", json={"question": "你好", "role": "sales"},
                                headers={**auth("support"), **ZH}), 403)
-    assert acting["message"] == "这个 API 密钥属于角色 support，不能以 sales 的身份操作"
+    assert acting["message"] == "service-support-1 的角色是 support，不能以 sales 的身份操作"
     missing = error(client.post("/api/ask", json={"question": "你好", "role": "sales"}, headers=ZH), 401)
-    assert missing["type"] == "unauthorized" and missing["message"].startswith("缺少 API 密钥")
+    assert missing["type"] == "unauthorized" and missing["message"].startswith("请先登录，或在请求头中带上密钥")
 
 
 def test_an_already_decided_action_in_chinese(client, action_id):

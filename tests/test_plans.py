@@ -152,7 +152,8 @@ def test_markdown_export(plan, real_copilot):
 
 
 def test_saving_a_plan_is_a_proposed_action(plan, real_copilot):
-    action = propose_plan_action(real_copilot.prompts, real_copilot.actions, plan, "share", "tester", "csm", "陈总")
+    action = propose_plan_action(real_copilot.prompts, real_copilot.actions, plan, "share", "tester", "csm", "陈总",
+                                 pack=real_copilot.pack)
     assert action.type == "share_plan" and action.status == "proposed"
     assert action.arguments["markdown"].startswith("# 杭州麦香烘焙（示例）")
     assert action.arguments["plan"]["customer"]["name"] == "杭州麦香烘焙（示例）"

@@ -196,6 +196,17 @@ class PlanExecutor:
                                   str(action.get("proposed_by") or ""), account_id)
         return {"plan_id": str(action["id"]), "account_id": account_id, "stored": created}
 
+    def done(self, action: dict[str, Any]) -> dict[str, Any] | None:
+        """Stored: a plan under the action's id (stored in one transaction with its milestones)."""
+        plan = (action.get("arguments") or {}).get("plan")
+        if not isinstance(plan, dict):
+            return {"skipped": "no plan in the action"}
+        try:
+            stored = self.store.get(str(action["id"]))
+        except NotFound:
+            return None
+        return {"plan_id": stored.id, "account_id": stored.account_id, "stored": False}
+
 
 def with_plan_store(action_type: str, policy: ActionPolicy) -> ActionPolicy:
     """save_plan always stores the plan, whatever rules.yaml lists: that is what saving means;

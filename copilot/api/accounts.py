@@ -4,9 +4,9 @@ insight, and a chosen next best action proposed as a task for a human to confirm
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from copilot.accounts.book import AccountSummary, Book, Change, Owner
@@ -19,6 +19,7 @@ from copilot.models import ProposedActionOut
 from copilot.service import Copilot
 
 router = APIRouter(tags=["accounts"])
+AccountId = Annotated[str, Path(max_length=255)]  # the accounts table's key length
 
 
 class AccountList(BaseModel):
@@ -82,13 +83,13 @@ def _detail(copilot: Copilot, account_id: str, audiences: list[str]) -> AccountD
 
 
 @router.get("/api/accounts/{account_id}", response_model=AccountDetail)
-def get_account(account_id: str, copilot: CopilotDep, principal: PrincipalDep) -> AccountDetail:
+def get_account(account_id: AccountId, copilot: CopilotDep, principal: PrincipalDep) -> AccountDetail:
     """One account with its monthly activity (oldest first), insight and latest changes."""
     return _detail(copilot, account_id, principal.audiences)
 
 
 @router.post("/api/accounts/{account_id}/actions", response_model=ProposedActionOut, status_code=201)
-def propose_account_action(account_id: str, body: TaskRequest, copilot: CopilotDep, principal: PrincipalDep,
+def propose_account_action(account_id: AccountId, body: TaskRequest, copilot: CopilotDep, principal: PrincipalDep,
                            response: Response) -> ProposedActionOut:
     """Propose one of the account's next best actions as a task; it is written out only after a person
     confirms it in the actions inbox. Asking again while it is still open returns the same action (200)."""

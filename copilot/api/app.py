@@ -9,9 +9,12 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from copilot import __version__
+from copilot.api.guard import InputGuard, allowed_hosts
 from copilot.errors import CopilotError, Lang, validation_summary_zh
 from copilot.service import Copilot
 from copilot.settings import Settings
@@ -25,11 +28,12 @@ def create_app(settings: Settings | None = None, warm: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        _ = copilot.action_runner  # settles actions a crashed process left executing
         if warm:  # load the index, the model and the classifier before the first request
             _ = copilot.deps
         yield
 
-    app = FastAPI(title="Best-practice Copilot", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="Best-practice Copilot", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Answers, peer cases, success plans and confirmed actions for SaaS go-to-market teams.")
     app.state.copilot = copilot
     _install_error_handlers(app)
@@ -39,6 +43,10 @@ def create_app(settings: Settings | None = None, warm: bool = True) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(openai_compat.router)
     _include_optional(app)
+    # Added last, so they run first (before the routers' own middleware, e.g. sessions).
+    app.add_middleware(InputGuard, respond=error_response)
+    if (hosts := allowed_hosts(settings)) is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
     return app
 
 
@@ -47,7 +55,7 @@ def _include_optional(app: FastAPI) -> None:
     import importlib
 
     for name in ("copilot.api.workflows", "copilot.api.knowledge", "copilot.api.accounts", "copilot.api.plans",
-                 "copilot.api.web"):
+                 "copilot.api.users", "copilot.api.auth", "copilot.api.web"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -55,6 +63,30 @@ def _include_optional(app: FastAPI) -> None:
                 raise
             continue
         module.register(app)
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorInfo(BaseModel):
+    message: str = Field(description="What went wrong and what to do, in the caller's language (Chinese by default)")
+    type: str = Field(description="Stable machine code, e.g. invalid_request_error, not_found, forbidden")
+    details: list[ErrorDetail] | None = Field(default=None, description="Each invalid field (422 only)")
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API returns, whatever its status."""
+
+    error: ErrorInfo
+
+
+# Documented on every operation (instead of FastAPI's {"detail": …} shape, which this API never sends).
+ERROR_RESPONSES: dict[int | str, dict] = {
+    422: {"model": ErrorResponse, "description": "Invalid request: the fields that are wrong, and why"},
+    "4XX": {"model": ErrorResponse, "description": "Refused: bad input, missing key, no permission, not found"},
+}
 
 
 def error_body(message: str, type_: str, details: object | None = None) -> dict:
@@ -89,6 +121,13 @@ def _localized(request: Request, body: dict, status_code: int, headers: dict | N
                         headers={**(headers or {}), "Content-Language": "zh-CN" if lang == "zh" else "en"})
 
 
+def error_response(request: Request, message: tuple[str, str], type_: str, status_code: int) -> JSONResponse:
+    """The JSON error for an (English, Chinese) message, in the caller's language."""
+    english, chinese = message
+    return _localized(request, error_body(chinese if request_language(request) == "zh" else english, type_),
+                      status_code)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CopilotError)
     async def copilot_error(request: Request, exc: CopilotError) -> JSONResponse:
@@ -113,3 +152,9 @@ def _install_error_handlers(app: FastAPI) -> None:
                 and request_language(request) == "zh"):
             message = ZH_HTTP[exc.status_code].format(path=request.url.path, method=request.method)
         return _localized(request, error_body(message, "http_error"), exc.status_code, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        # A bug: JSON like every other error (the traceback is still logged by the server).
+        return error_response(request, ("Internal server error; if it persists, tell the administrator",
+                                         "服务器内部出错了，请稍后重试；如果一直出现，请联系管理员"), "server_error", 500)

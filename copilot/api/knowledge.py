@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, UploadFile
+from fastapi import APIRouter, FastAPI, Path as PathParam, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
@@ -21,12 +21,13 @@ from copilot.knowledge.changes import Change, propose_change, propose_removal
 from copilot.knowledge.sources import KnowledgeSource, require_source
 from copilot.knowledge.importer import SHEET_SUFFIXES
 from copilot.knowledge.items import KnowledgeItem, require
-from copilot.knowledge.parsers import SUPPORTED
+from copilot.knowledge.parsers import SUPPORTED, parse_file
 from copilot.models import ProposedActionOut
 
 router = APIRouter(tags=["knowledge"])
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-KNOWLEDGE_ROLES = ("admin",)  # who manages knowledge; Step 8 adds a knowledge-manager role
+ItemId = Annotated[str, PathParam(max_length=255)]  # the knowledge items table's key length
+KNOWLEDGE_ROLES = ("admin", "knowledge")  # who manages knowledge
 
 
 class ItemOut(BaseModel):
@@ -116,12 +117,12 @@ def list_items(copilot: CopilotDep, principal: PrincipalDep,
 
 
 @router.get("/api/knowledge/items/{item_id}", response_model=ItemOut)
-def get_item(item_id: str, copilot: CopilotDep, principal: PrincipalDep) -> ItemOut:
+def get_item(item_id: ItemId, copilot: CopilotDep, principal: PrincipalDep) -> ItemOut:
     return _out(require(_visible(copilot, principal), item_id))
 
 
 @router.post("/api/knowledge/items/{item_id}/changes", response_model=ProposedActionOut, status_code=201)
-def propose_item_change(item_id: str, body: ChangeRequest, copilot: CopilotDep,
+def propose_item_change(item_id: ItemId, body: ChangeRequest, copilot: CopilotDep,
                         principal: PrincipalDep) -> ProposedActionOut:
     """Propose an edit, a retirement or a restore; it applies when a second person confirms it."""
     _require_manager(principal)
@@ -176,6 +177,8 @@ def _import_uploaded(copilot, trial: Path, target: Path, actor: str) -> ImportOu
 
     if trial.suffix.lower() in SHEET_SUFFIXES:
         load_sheet(trial)  # unreadable: raises before anything is replaced
+    else:
+        _check_document(trial)
     trial.replace(target)
     report = copilot.ingest([str(target)], actor=actor)
     sheets = [SheetOut(source=target.name, kind=s.kind, added=len(s.changes.added), updated=len(s.changes.updated),
@@ -187,6 +190,18 @@ def _import_uploaded(copilot, trial: Path, target: Path, actor: str) -> ImportOu
     return ImportOut(sheets=sheets, documents_added=[Path(d).name for d in report.documents.added],
                      documents_updated=[Path(d).name for d in report.documents.updated], failed=failed,
                      embedded=embedded)
+
+
+def _check_document(trial: Path) -> None:
+    """Refuse a document that cannot be read (binary content renamed .txt, a broken PDF) before it
+    replaces anything: a 400 naming the file, nothing indexed."""
+    try:
+        parse_file(trial)
+    except InvalidInput as exc:
+        def named(text: str) -> str:
+            return text.replace(str(trial), trial.name)
+
+        raise InvalidInput(named(str(exc)), zh=named(exc.zh) if exc.zh else None) from exc
 
 
 def _safe_name(filename: str) -> str:

@@ -14,7 +14,8 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from copilot import conversation, pipeline
 from copilot.api.deps import CopilotDep, PrincipalDep
@@ -25,25 +26,49 @@ router = APIRouter(tags=["openai-compatible"])
 
 MODELS = {"copilot-sales": "sales", "copilot-csm": "csm", "copilot-support": "support"}
 STREAM_PIECE = 12  # characters per streamed delta
+# A chat client resends the whole conversation each time; only its last few turns are read
+# (conversation.MAX_TURNS), so these bounds are far above what a real conversation sends.
+MAX_MESSAGES = 200
+MAX_MESSAGE_CHARS = conversation.MAX_TURN_INPUT_CHARS
+MAX_CONVERSATION_CHARS = 200_000
+
+
+def _too_long(limit: int, where: str = "") -> PydanticCustomError:
+    # The type of pydantic's own max_length error, so the Chinese summary reads "最多 N 个字".
+    return PydanticCustomError("string_too_long", "Text should have at most {max_length} characters" + where,
+                               {"max_length": limit})
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[dict[str, Any]] | None = Field(default=None, description=(
+        f"Text, or OpenAI content parts; at most {MAX_MESSAGE_CHARS} characters of text"))
 
     def text(self) -> str:
         if isinstance(self.content, list):
-            return "".join(part.get("text", "") for part in self.content if part.get("type") == "text")
+            return "".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
         return self.content or ""
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ChatMessage:
+        if len(self.text()) > MAX_MESSAGE_CHARS:
+            raise _too_long(MAX_MESSAGE_CHARS)
+        return self
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # temperature, top_p… are accepted and ignored
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
+    model: str = Field(max_length=64, examples=list(MODELS))
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     stream_options: dict[str, Any] | None = None  # {"include_usage": true} adds a usage chunk at the end
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ChatRequest:
+        if sum(len(m.text()) for m in self.messages) > MAX_CONVERSATION_CHARS:
+            raise _too_long(MAX_CONVERSATION_CHARS, " in all messages together")
+        return self
 
 
 @router.get("/v1/models")
@@ -89,7 +114,7 @@ def split_conversation(messages: list[ChatMessage]) -> tuple[str, list[conversat
     if last is None:
         raise InvalidInput("The conversation has no user message to answer")
     speakers = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-    earlier = [conversation.Turn(role=speakers[m.role], content=m.text())
+    earlier = [conversation.Turn.of(m.text(), speakers[m.role])
                for m in messages[:last] if m.role in speakers and m.text().strip()]
     return messages[last].text(), conversation.turns(earlier)
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from copilot import pipeline
-from copilot.api.deps import CopilotDep, PrincipalDep
-from copilot.conversation import Turn
-from copilot.feedback import FeedbackIn, gap_report, record_feedback
+from copilot.api.deps import CopilotDep, Principal, PrincipalDep
+from copilot.conversation import HistoryEntry
+from copilot.feedback import FeedbackIn, GapViewer, gap_report, reader_of, record_feedback
+from copilot.knowledge.pack import Pack
 from copilot.models import MAX_QUESTION_CHARS, AskResponse, Customer, Kind, Role, SearchFilters, SearchResult, Tier
 
 router = APIRouter()
@@ -22,7 +23,7 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     role: Role = "support"
     customer: Customer | None = None
-    history: list[str | Turn] = Field(
+    history: list[HistoryEntry] = Field(
         default_factory=list, max_length=20,
         description="Earlier turns, oldest first: user questions as strings, or {role, content} objects so that "
                     "assistant answers and a system note about the customer can be passed too. A follow-up such as "
@@ -33,9 +34,9 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int = Field(default=5, ge=1, le=50)
     kinds: list[Kind] | None = None
-    industry: str | None = None
-    province: str | None = None
-    region: str | None = None
+    industry: str | None = Field(default=None, max_length=50)
+    province: str | None = Field(default=None, max_length=50)
+    region: str | None = Field(default=None, max_length=50)
     tier: Tier | None = None
 
 
@@ -64,26 +65,35 @@ async def search(body: SearchRequest, copilot: CopilotDep, principal: PrincipalD
 
 @router.post("/api/feedback", tags=["insight"], status_code=201)
 def feedback(body: FeedbackIn, copilot: CopilotDep, principal: PrincipalDep) -> dict:
-    """Thumbs up / down on an answer, with an optional comment."""
-    return {"id": record_feedback(copilot.engine, copilot.audit, body, principal.name)}
+    """Thumbs up / down on an answer, with an optional comment; recorded under the caller's role."""
+    return {"id": record_feedback(copilot.engine, copilot.audit, body, principal.name, feedback_role(principal, body))}
+
+
+def feedback_role(principal: Principal, body: FeedbackIn) -> str:
+    """The caller's own role, or the role they asked as when they may ask as it (admin, knowledge)."""
+    if body.role is None:
+        return principal.role
+    principal.require_role(body.role)
+    return body.role
 
 
 @router.get("/api/audit", tags=["insight"])
 def audit(copilot: CopilotDep, principal: PrincipalDep,
-          event: Literal["ask", "proposed", "approved", "rejected", "executed", "failed", "feedback",
-                         "promoted"] | None = None,
-          subject: str | None = None, limit: int = Query(default=100, ge=1, le=1000)) -> list[dict]:
-    """The audit trail: questions, answers, sources, proposals and decisions (admin sees all)."""
-    entries = copilot.audit.entries(event=event, subject=subject, limit=limit)
-    if principal.role != "admin":
-        entries = [e for e in entries if e["actor"] == principal.name]
-    return entries
+          event: str | None = Query(default=None, max_length=32, pattern=r"^[a-z_]+$", description=(
+              "ask, proposed, approved, rejected, executed, failed, reconciled, repeated, feedback, promoted, "
+              "user_added, user_disabled, user_enabled, user_key_rotated, signed_in, …")),
+          subject: str | None = Query(default=None, max_length=255),
+          limit: int = Query(default=100, ge=1, le=1000)) -> list[dict]:
+    """The audit trail: questions, answers, sources, proposals and decisions (admin sees all, others their own)."""
+    actor = None if principal.role == "admin" else principal.name
+    return copilot.audit.entries(event=event, subject=subject, limit=limit, actor=actor)
 
 
 class PromoteRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     role: Role = "support"
-    expected_sources: list[str] = Field(default_factory=list, description="Pack ids or document names")
+    expected_sources: list[Annotated[str, StringConstraints(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, max_length=20, description="Pack ids or document names")
     out_of_scope: bool = Field(default=False, description="The copilot should decline this question")
 
 
@@ -103,6 +113,14 @@ def promote_question(body: PromoteRequest, copilot: CopilotDep, principal: Princ
 
 
 @router.get("/api/gaps", tags=["insight"])
-def gaps(copilot: CopilotDep, _principal: PrincipalDep, days: int = Query(default=7, ge=1, le=365)) -> dict:
-    """What the copilot could not answer: ungrounded, low-confidence and thumbs-down questions."""
-    return gap_report(copilot.engine, days, low_confidence=pipeline.threshold(copilot.deps) + 0.1)
+def gaps(copilot: CopilotDep, principal: PrincipalDep, days: int = Query(default=7, ge=1, le=365)) -> dict:
+    """What the copilot could not answer: ungrounded, low-confidence and thumbs-down questions, of
+    the roles the caller may ask as and answered from knowledge they may read (admin: all)."""
+    return gap_report(copilot.engine, days, pipeline.threshold(copilot.deps) + 0.1, gap_viewer(copilot.pack, principal))
+
+
+def gap_viewer(pack: Pack, principal: Principal) -> GapViewer | None:
+    if principal.role == "admin":
+        return None
+    roles = [role for role in get_args(Role) if principal.can_act_as(role)]
+    return GapViewer(roles=roles, may_read=reader_of(pack, principal.audiences))

@@ -29,7 +29,7 @@ ROLES = {"sales": "销售", "csm": "客户成功", "support": "客服"}
 ROLE_HINTS = {"sales": "同行案例、价值测算、一页纸", "csm": "成功计划、续费与增购", "support": "FAQ 标准答案、安灯升级"}
 NAV = [("assistant", "/assistant", "助手"), ("cases", "/cases", "案例"), ("plans", "/plans", "成功计划"),
        ("accounts", "/accounts", "我的客户"), ("actions", "/actions", "待确认"), ("map", "/map", "知识地图"),
-       ("gaps", "/gaps", "知识缺口"), ("knowledge", "/knowledge", "知识库")]
+       ("gaps", "/gaps", "知识缺口"), ("knowledge", "/knowledge", "知识库"), ("users", "/users", "人员")]
 # Phrased so each hits the goal_words of one outcome in plan_templates.yaml.
 COMMON_GOALS = ["提升会员复购", "开通线上商城", "连锁门店统一管控", "降低库存损耗", "新店顺利开业", "私域社群运营",
                 "高峰点单不排队"]
@@ -133,14 +133,16 @@ def _page(request: Request, name: str, active: str, **context: Any) -> HTMLRespo
 
 
 def _starters(pack: Pack) -> dict[str, list[str]]:
-    """Example questions per role, taken from the pack so they follow its content."""
+    """Example questions per role, taken from the pack so they follow its content. Pages are served
+    without a key, so only public items may show: an internal playbook's title is internal too."""
     examples = {i.task: i.examples for i in pack.intents}
 
     def playbooks(role: str, n: int) -> list[str]:  # the role's own playbooks (listed first in roles)
-        return [f"{p.title}，具体怎么做？" for p in pack.playbooks if p.roles[0] == role][:n]
+        return [f"{p.title}，具体怎么做？" for p in pack.playbooks if p.roles[0] == role and p.audience == "public"][:n]
 
-    sales = examples.get("find_cases", [])[1:3] + playbooks("sales", 1)
-    csm = playbooks("csm", 2) + examples.get("practice_question", [])[:1]
+    cases = examples.get("find_cases", [])
+    sales = (cases[1:3] + playbooks("sales", 1) + cases[3:])[:3]  # the intents' examples fill in for playbooks
+    csm = (playbooks("csm", 2) + examples.get("practice_question", []))[:3]
     support = [f.question for f in pack.faqs if f.audience == "public"][:3]
     return {"sales": sales, "csm": csm, "support": support}
 

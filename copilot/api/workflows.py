@@ -66,9 +66,11 @@ def draft_plan(body: plans.PlanRequest, copilot: CopilotDep, principal: Principa
 
 @router.post("/api/plans/actions", response_model=PlanActionResponse, tags=["csm"])
 def plan_action(body: PlanActionRequest, copilot: CopilotDep, principal: PrincipalDep) -> PlanActionResponse:
-    """Propose saving or sharing a plan; it runs only after an authorised confirm."""
+    """Propose saving or sharing a plan; it runs only after an authorised confirm. A shared plan leaves
+    internal knowledge out and says so in `arguments.left_out` / `left_out_note`."""
     action = plans.propose_plan_action(copilot.prompts, copilot.actions, body.plan, body.action, principal.name,
-                                       principal.role, body.recipient, body.markdown, copilot.account_resolver)
+                                       principal.role, body.recipient, body.markdown, copilot.account_resolver,
+                                       pack=copilot.pack)
     return PlanActionResponse(action=action)
 
 

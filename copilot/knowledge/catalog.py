@@ -87,9 +87,7 @@ class Catalog:
 
     def set_state_value(self, key: str, value: str) -> None:
         with self.engine.begin() as conn:
-            updated = conn.execute(sa.update(db.state).where(db.state.c.key == key).values(value=value))
-            if updated.rowcount == 0:
-                conn.execute(sa.insert(db.state).values(key=key, value=value))
+            db.upsert(conn, db.state, {"key": key, "value": value}, key="key")
 
     def replace_document(self, key: str, source: str, kind: str, title: str, doc_hash: str,
                          chunks: list[Chunk], tokens: list[list[str]], texts: list[list[str]]) -> None:
@@ -167,9 +165,9 @@ class Catalog:
         existing = self.cached_vectors(vectors)
         new = [{"key": k, "vector": np.asarray(v, dtype=np.float32).tobytes()}
                for k, v in vectors.items() if k not in existing]
-        if new:
+        if new:  # another worker may be storing the same vectors right now (both start on one pack)
             with self.engine.begin() as conn:
-                conn.execute(sa.insert(db.embeddings), new)
+                db.insert_ignoring_duplicates(conn, db.embeddings, new)
 
     # Index version: lets every worker notice that another one changed the index ------------
     def version(self) -> str:
@@ -180,9 +178,7 @@ class Catalog:
     def _bump_version(self, conn: sa.Connection) -> None:
         self.local_changes += 1
         value = datetime.now(timezone.utc).isoformat()
-        updated = conn.execute(sa.update(db.state).where(db.state.c.key == "index_version").values(value=value))
-        if updated.rowcount == 0:
-            conn.execute(sa.insert(db.state).values(key="index_version", value=value))
+        db.upsert(conn, db.state, {"key": "index_version", "value": value}, key="key")
 
 
 def _chunk_row(r: Any) -> tuple[Chunk, list[str]]:

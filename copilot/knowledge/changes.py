@@ -6,11 +6,13 @@ stored items or the index; applying the same action twice leaves the same state 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 from copilot.actions import ActionStore
 from copilot.errors import InvalidInput
-from copilot.knowledge.items import ItemStore, KnowledgeItem, parse_item, pack_origin
+from copilot.knowledge.importer import sheet_origin
+from copilot.knowledge.items import ItemStore, KnowledgeItem, Status, parse_item, pack_origin
 from copilot.knowledge.sources import KnowledgeSource
 from copilot.models import ProposedActionOut
 
@@ -66,9 +68,34 @@ class KnowledgeExecutor:
             except InvalidInput:  # already out (a retry after a crash, or removed by hand meanwhile)
                 return {"removed": []}
         item = parse_item(args["kind"], args["data"])
-        status = "retired" if args["change"] == "retire" else "active"
+        status = _target_status(args)
         # An edited YAML item stays in its YAML file's index document; a sheet row stays in its sheet.
         origin = args.get("origin") or pack_origin(args["kind"])
         self.items.save(item, status, actor=actor, origin=origin, source=args.get("source") or origin)
         self.refresh()
         return {"item_id": item.id, "status": status}
+
+    def done(self, action: dict[str, Any]) -> dict[str, Any] | None:
+        """Applied: the stored item already has the change's content and status, or the sheet is
+        gone. The index need not be: every worker rebuilds it from the stored items when it starts
+        or notices the change. A removed document is not looked up here (unknown: removing it again
+        is harmless)."""
+        args = action.get("arguments") or {}
+        if args.get("change") == "remove_source":
+            source = args["source"]
+            if source.get("kind") != "sheet" or sheet_origin(Path(source["key"])) in self.items.origins():
+                return None
+            return {"removed": []}
+        if not isinstance(args.get("data"), dict):  # a hand-made action: `run` fails on it, so it never ran
+            return None
+        item = parse_item(args["kind"], args["data"])
+        stored = self.items.get(item.id)
+        status = _target_status(args)
+        if stored is None or stored.status != status or \
+                stored.item.model_dump(mode="json") != item.model_dump(mode="json"):
+            return None
+        return {"item_id": item.id, "status": status}
+
+
+def _target_status(args: dict[str, Any]) -> Status:
+    return "retired" if args["change"] == "retire" else "active"

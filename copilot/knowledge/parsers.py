@@ -44,6 +44,7 @@ def parse_file(path: Path) -> ParsedDoc:
         elif suffix in {".md", ".markdown"}:
             blocks = _markdown_blocks(_read_text(path))
         elif suffix in {".html", ".htm"}:
+            _read_text(path)  # refuses binary content
             blocks = _html_blocks(path.read_bytes())
         elif suffix == ".pdf":
             blocks = _pdf_blocks(path)
@@ -62,12 +63,39 @@ def parse_file(path: Path) -> ParsedDoc:
 
 def _read_text(path: Path) -> str:
     raw = path.read_bytes()
+    text = _decode(raw)
+    if looks_binary(raw, text):
+        raise InvalidInput(f"{path}: not a text file (binary content); save it as UTF-8 text or upload the "
+                           "original document (docx, pdf)",
+                           zh=f"{path.name}：不是文本文件（内容是二进制数据），请另存为 UTF-8 文本，或直接上传原始文档（docx、pdf）")
+    return text
+
+
+def _decode(raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark (Windows Notepad)
+        return raw.decode("utf-16", errors="replace")
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
     return raw.decode("utf-8", errors="replace")
+
+
+# Text files have no NUL bytes and next to no control characters or undecodable bytes; a binary
+# file (an image, an archive, an executable renamed .txt) has plenty of both.
+BINARY_SAMPLE_BYTES = 64 * 1024
+BINARY_MAX_SHARE = 0.02
+_TEXT_CONTROLS = set("\t\n\r\f\v\x1b")  # whitespace, and ESC of terminal colours in a saved log
+
+
+def looks_binary(raw: bytes, text: str) -> bool:
+    """Whether a file's bytes (and their best decoding) are binary data rather than text."""
+    if not raw.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" in raw[:BINARY_SAMPLE_BYTES]:
+        return True
+    sample = text[:BINARY_SAMPLE_BYTES]
+    odd = sum(1 for ch in sample if ch == "\ufffd" or (ch < " " or "\x7f" <= ch <= "\x9f") and ch not in _TEXT_CONTROLS)
+    return bool(sample) and odd / len(sample) > BINARY_MAX_SHARE
 
 
 _SENTENCE_END = re.compile(r"[。！？!?;；:：,，、.…~]$")

@@ -14,7 +14,7 @@ from copilot.accounts.models import Account
 from copilot.accounts.resolve import AccountResolver, as_customer, contact_card
 from copilot.actions import ActionStore
 from copilot.compose import Prompts
-from copilot.errors import InvalidInput, NotFound
+from copilot.errors import Forbidden, InvalidInput, NotFound
 from copilot.knowledge.schema import Result
 from copilot.matching import CaseMatch, effective_weights, facet_scores, merge_customer, score_case
 from copilot.models import MAX_QUESTION_CHARS, Customer, ProposedActionOut, SearchFilters, Slots
@@ -23,6 +23,8 @@ from copilot.rules import Rules
 from copilot.workflows import WorkflowDeps
 
 NOT_ENOUGH = "没有足够相近的案例，以下是最接近的备选。"
+# What may go to a customer: a one-pager is outbound, so an internal case never becomes one.
+OUTBOUND_AUDIENCE = "public"
 
 
 class CaseSearchRequest(BaseModel):
@@ -70,10 +72,12 @@ class CaseSearchResult(BaseModel):
     profile: Slots = Field(description="The prospect as understood from the profile and the text")
     weights: dict[str, float] = Field(description="Facet weights used, renormalised over the known facets")
     account: AccountRef | None = Field(default=None, description="The account whose record filled the profile")
+    internal_cases: list[str] = Field(default_factory=list, description=(
+        "Ids of the matches that are internal-only: they inform the seller but never go to a customer"))
 
 
 class OnepagerRequest(BaseModel):
-    case_id: str
+    case_id: str = Field(min_length=1, max_length=255)
     prospect: Customer | None = None
     recipient: str | None = Field(default=None, max_length=200)
     account_id: str | None = Field(default=None, max_length=255, description=(
@@ -110,7 +114,13 @@ def find_cases(deps: WorkflowDeps, request: CaseSearchRequest, audiences: list[s
     return CaseSearchResult(matches=matches, good_matches=len(good), note=note,
                             value_estimate=estimate_value(rules, good) if good else None,
                             profile=slots, weights={f: round(w, 4) for f, w in weights.items()},
-                            account=AccountRef(id=account.id, name=account.name) if account else None)
+                            account=AccountRef(id=account.id, name=account.name) if account else None,
+                            internal_cases=[m.case.id for m in matches if _is_internal(deps, m.case.id)])
+
+
+def _is_internal(deps: WorkflowDeps, case_id: str) -> bool:
+    case = deps.pack.case(case_id)
+    return case is None or case.audience != OUTBOUND_AUDIENCE
 
 
 def _account(accounts: AccountResolver | None, account_id: str | None) -> Account | None:
@@ -194,6 +204,9 @@ def render_onepager(deps: WorkflowDeps, prompts: Prompts, request: OnepagerReque
     case = deps.pack.case(request.case_id)
     if case is None or (audiences is not None and case.audience not in audiences):
         raise NotFound(f"No case with id {request.case_id!r}: find one with POST /api/cases/search")
+    if case.audience != OUTBOUND_AUDIENCE:
+        raise Forbidden(f"Case {case.id!r} is internal-only: it cannot go to a customer; pick a public case",
+                        zh=f"案例「{case.company}」仅限内部参考，不能做成一页纸发给客户；请换一个公开案例")
     to = addressee(accounts, request)
     why: list[str] = []
     if to.prospect is not None:

@@ -21,14 +21,18 @@ from copilot.compose import Prompts
 from copilot.errors import ConfigError, InvalidInput
 from copilot.knowledge.pack import Pack
 from copilot.knowledge.pack_models import Outcome, PlanTemplates, QuickWinTemplate, Side, TierPlan
-from copilot.models import Customer, ProposedActionOut, Tier
-from copilot.normalize import normalize
+from copilot.models import Customer, ProposedActionOut, ShortText, Tier
+from copilot.normalize import contains_word, normalize
 from copilot.workflows import WorkflowDeps
 from copilot.workflows.cases import CaseSearchRequest, find_cases
 
 # Who a rules.yaml ownership value puts in charge, by plan role.
 OWNER_ROLES = {"csm": "客户成功经理", "sales": "销售"}
 MAX_KEY_PEOPLE = 30
+
+
+# Signing dates a plan accepts: beyond these a date is a typo, and date arithmetic would overflow.
+SIGNING_RANGE = (date(2000, 1, 1), date(2100, 12, 31))
 
 
 class KeyPerson(BaseModel):
@@ -38,9 +42,11 @@ class KeyPerson(BaseModel):
 
 
 class PlanCustomer(Customer):
-    goals: list[str] = Field(default_factory=list, max_length=20)
+    goals: list[ShortText] = Field(default_factory=list, max_length=20)
     key_people: list[KeyPerson] = Field(default_factory=list, max_length=MAX_KEY_PEOPLE)
-    signing_date: date | None = Field(default=None, description="YYYY-MM-DD; today when left out")
+    # Bounded: the plan counts years ahead from it (a date near 9999 overflowed into a 500).
+    signing_date: date | None = Field(default=None, ge=SIGNING_RANGE[0], le=SIGNING_RANGE[1],
+                                      description="YYYY-MM-DD, 2000-01-01 to 2100-12-31; today when left out")
 
 
 class PlanRequest(BaseModel):
@@ -199,7 +205,13 @@ def customer_from_account(account: Account, given: PlanCustomer | None = None) -
     people = theirs[:MAX_KEY_PEOPLE - len(ours)] + ours  # a CRM may list dozens of contacts
     profile = as_customer(account, given)
     return PlanCustomer(**profile.model_dump(), goals=given.goals, key_people=given.key_people or people,
-                        signing_date=given.signing_date or account.signed_on)
+                        signing_date=given.signing_date or _plausible(account.signed_on))
+
+
+def _plausible(signed_on: date | None) -> date | None:
+    """A CRM's signing date, unless it is outside what a plan accepts (a 1900 spreadsheet default,
+    a typo): then the plan starts today, as when the date is missing."""
+    return signed_on if signed_on and SIGNING_RANGE[0] <= signed_on <= SIGNING_RANGE[1] else None
 
 
 def build_plan(pack: Pack, customer: PlanCustomer, tier: str, signing: date, peer_refs: list[SourceRef],
@@ -249,7 +261,7 @@ def select_outcomes(templates: PlanTemplates, goals: list[str]) -> list[Outcome]
     """Outcomes whose goal words appear in the goals, in file order, at most max_outcomes; else default."""
     text = normalize(" ".join(goals)).lower()
     chosen = [o for o in templates.outcomes if o.key != "default"
-              and any(w.lower() in text for w in o.goal_words)][:templates.scoring.max_outcomes]
+              and any(contains_word(text, w) for w in o.goal_words)][:templates.scoring.max_outcomes]
     default = [o for o in templates.outcomes if o.key == "default"]
     if not chosen and not default:
         raise ConfigError("plan_templates.yaml needs an outcome with key: default")
@@ -303,7 +315,7 @@ def evaluate(formula: str, item: QuickWinTemplate | Mapping[str, Any]) -> float:
 
 def goal_situations(pack: Pack, goals: list[str]) -> set[str]:
     text = normalize(" ".join(goals))
-    return {name for name, words in pack.gazetteer.situations.items() if any(w in text for w in words)}
+    return {name for name, words in pack.gazetteer.situations.items() if any(contains_word(text, w) for w in words)}
 
 
 class PeopleMatcher:
@@ -445,18 +457,79 @@ def render_plan(prompts: Prompts, plan: SuccessPlan) -> str:
 
 def propose_plan_action(prompts: Prompts, actions: ActionStore, plan: SuccessPlan, action: Literal["save", "share"],
                         actor: str, role: str, recipient: str | None = None,
-                        markdown: str | None = None, accounts: AccountResolver | None = None) -> ProposedActionOut:
+                        markdown: str | None = None, accounts: AccountResolver | None = None, *,
+                        pack: Pack) -> ProposedActionOut:
     """Saving or sharing a plan changes the world: store it as a proposed action to confirm.
 
     `markdown` is the export as the person edited it; without it the plan is rendered afresh.
-    A plan for an account must name one that exists (NotFound otherwise), so it is saved under it."""
+    A plan for an account must name one that exists (NotFound otherwise), so it is saved under it.
+    A shared plan goes to the customer: internal knowledge is left out, and the action says what."""
     if plan.account_id and accounts is not None:
         accounts.get(plan.account_id)
     edited = bool(markdown and markdown.strip())
-    markdown = markdown if edited else render_plan(prompts, plan)
+    if action == "share":  # to the customer: internal knowledge stays behind
+        plan, markdown, left_out = outbound(pack, prompts, plan, markdown if edited else None)
+    else:
+        markdown, left_out = markdown if edited else render_plan(prompts, plan), []
     name = plan.customer.name or "客户"
     summary = (f"保存「{name}」的客户成功计划" if action == "save"
                else f"分享「{name}」的客户成功计划给 {recipient or '客户'}")
     arguments = {"customer": name, "recipient": recipient, "markdown": markdown, "edited": edited,
                  "plan": plan.model_dump(mode="json")}
+    if left_out:
+        summary += f"（已略去 {len(left_out)} 项内部资料）"
+        arguments |= {"left_out": left_out, "left_out_note": left_out_note(left_out)}
     return actions.propose(f"{action}_plan", summary, arguments, actor, role)
+
+
+# What may leave the company -----------------------------------------------------------------------
+OUTBOUND_AUDIENCE = "public"
+
+
+def outbound(pack: Pack, prompts: Prompts, plan: SuccessPlan,
+             markdown: str | None) -> tuple[SuccessPlan, str, list[dict[str, str]]]:
+    """What a shared plan may carry (the plan and its export, as edited or rendered afresh) and the
+    internal items left out of it."""
+    plan, left_out = outbound_plan(pack, plan)
+    markdown, named = without_internal_lines(pack, markdown or render_plan(prompts, plan))
+    seen = {item["id"] for item in left_out}
+    return plan, markdown, left_out + [item for item in named if item["id"] not in seen]
+
+
+def outbound_plan(pack: Pack, plan: SuccessPlan) -> tuple[SuccessPlan, list[dict[str, str]]]:
+    """The plan without the sources a customer may not read. The plan comes from the client, so each
+    source is looked up in the pack: one it does not know is left out too."""
+    audience = {item.id: item.audience for item in [*pack.cases, *pack.playbooks]}
+    kept = [s for s in plan.sources if audience.get(s.id) == OUTBOUND_AUDIENCE]
+    dropped = [{"id": s.id, "kind": s.kind, "title": s.title} for s in plan.sources if s not in kept]
+    return plan.model_copy(update={"sources": kept}), dropped
+
+
+def without_internal_lines(pack: Pack, markdown: str) -> tuple[str, list[dict[str, str]]]:
+    """The Markdown without the lines that name an internal item (by id or title): an edited export
+    may have copied one in. Returns the items it named."""
+    named = [item for item in internal_items(pack) if _names(markdown, item)]
+    if not named:
+        return markdown, []
+    lines = [line for line in markdown.splitlines() if not any(_names(line, item) for item in named)]
+    return "\n".join(lines), named
+
+
+def internal_items(pack: Pack) -> list[dict[str, str]]:
+    return ([{"id": c.id, "kind": "case", "title": c.company} for c in pack.cases if c.audience != OUTBOUND_AUDIENCE]
+            + [{"id": p.id, "kind": "playbook", "title": p.title} for p in pack.playbooks
+               if p.audience != OUTBOUND_AUDIENCE]
+            + [{"id": f.id, "kind": "faq", "title": f.question} for f in pack.faqs if f.audience != OUTBOUND_AUDIENCE])
+
+
+def _names(text: str, item: dict[str, str]) -> bool:
+    # Ids are matched whole: "faq-billing-01" is not named by "faq-billing-010". A case is matched by
+    # id only: its company may well be the very customer the plan is for.
+    if re.search(rf"(?<![\w-]){re.escape(item['id'])}(?![\w-])", text):
+        return True
+    return item["kind"] != "case" and len(item["title"]) >= 4 and item["title"] in text
+
+
+def left_out_note(left_out: list[dict[str, str]]) -> str:
+    titles = "、".join(f"「{item['title']}」" for item in left_out[:5]) + ("等" if len(left_out) > 5 else "")
+    return f"发给客户的内容不含仅限内部的资料，已略去 {len(left_out)} 项：{titles}。"

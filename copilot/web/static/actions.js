@@ -1,14 +1,28 @@
-/* Actions inbox: pending actions to approve or reject, and the history with its audit trail. */
+/* Actions inbox: pending actions to approve or reject, and the history with its audit trail;
+   an action that failed or was cut short can be run again from the history (重试). */
 "use strict";
 
 (() => {
   const { api, esc, icon, toast, markdown, confirmAction, decide, actionFacts, actionMarkdown, factsHtml, actionType,
-    statusLabel, formatTime, refreshBadge } = Copilot;
+    statusLabel, formatTime, refreshBadge, busy } = Copilot;
   const pending = document.getElementById("pending");
   const history = document.getElementById("history");
-  const EVENTS = { proposed: "提出", approved: "批准", rejected: "拒绝", executed: "执行完成", failed: "执行失败", executing: "开始执行" };
+  const EVENTS = { proposed: "提出", approved: "批准", rejected: "拒绝", executed: "执行完成", failed: "执行失败", executing: "开始执行", reconciled: "中断后核对" };
   const TYPE_ICONS = { escalation_ticket: "alert", save_plan: "save", share_plan: "share", send_case_onepager: "mail" };
+  // Approved but not running (a run cut short is settled as failed at start) or failed: a retry runs it again.
+  const RETRYABLE = ["approved", "failed"];
   let byId = {};
+
+  // What an outbound artefact left out (internal items); shown apart, not as one more fact.
+  const leftOutNote = (a) => String((a.arguments || {}).left_out_note || "").trim();
+  function withoutNote(a) {
+    const { left_out_note: _note, ...args } = a.arguments || {};
+    return { ...a, arguments: args };
+  }
+  function leftOutHtml(a, id = "") {
+    const note = leftOutNote(a);
+    return note ? `<div class="notice notice-warn left-out-note" role="note"${id ? ` id="${id}"` : ""}><strong>注意：有内部内容未包含在发出的内容里</strong>${esc(note)}</div>` : "";
+  }
 
   const asList = (data) => (Array.isArray(data) ? data : (data.actions || data.items || []));
 
@@ -20,7 +34,8 @@
         <div class="grow"><h3>${esc(actionType(a.type))}</h3><p class="muted small">${esc(formatTime(a.created_at))} · ${esc(a.proposed_by || "")}${a.role ? ` · ${esc(a.role)}` : ""}</p></div>
         <span class="badge badge-${esc(a.status)}">${esc(statusLabel(a.status))}</span>
       </header>
-      <dl class="confirm-facts">${factsHtml(actionFacts(a).slice(1))}</dl>
+      ${leftOutHtml(a)}
+      <dl class="confirm-facts">${factsHtml(actionFacts(withoutNote(a)).slice(1))}</dl>
       ${text ? `<details class="preview"><summary>查看内容</summary><div class="markdown">${markdown(text)}</div></details>` : ""}
       <footer class="inbox-foot">
         <button type="button" class="btn btn-ghost" data-reject="${esc(a.id)}">拒绝</button>
@@ -51,7 +66,9 @@
           <div class="history-title">${esc(actionType(a.type))}：${esc(a.summary)}</div>
           <div class="muted small">${esc(formatTime(a.created_at))} 由 ${esc(a.proposed_by || "—")} 提出${a.decided_by ? ` · 由 <b class="decided-by">${esc(a.decided_by)}</b> ${a.status === "rejected" ? "拒绝" : "批准"}` : ""}${a.attempts ? ` · 执行 ${a.attempts} 次` : ""}</div>
           <div class="history-outcome small">${a.status === "proposed" ? "等待确认" : outcome(a)}</div>
+          ${leftOutNote(a) ? `<div class="left-out-line small">${esc(leftOutNote(a))}</div>` : ""}
         </div>
+        ${RETRYABLE.includes(a.status) ? `<button type="button" class="btn btn-primary btn-small" data-retry="${esc(a.id)}">重试</button>` : ""}
         <button type="button" class="btn btn-ghost btn-small" data-trail="${esc(a.id)}" aria-expanded="false">审计记录</button>
       </div>
       <ol class="trail" hidden></ol>
@@ -100,6 +117,32 @@
     }
   }
 
+  /** The shared confirm dialog, with the left-out note above the facts while it is open. */
+  async function approve(action) {
+    const note = leftOutHtml(action, "confirm-left-out");
+    // Skipped if the shared dialog (common.js) renders the note itself one day.
+    if (note && !document.querySelector("#confirm-dialog .left-out-note")) {
+      document.getElementById("confirm-facts").insertAdjacentHTML("beforebegin", note);
+    }
+    try {
+      return await confirmAction(withoutNote(action), { cancelLabel: "返回", confirmLabel: "批准并执行", cancelRejects: false });
+    } finally {
+      document.getElementById("confirm-left-out")?.remove();
+    }
+  }
+
+  async function retry(button) {
+    busy(button, true, "重试中…");
+    try {
+      const result = await api("POST", `/api/actions/${encodeURIComponent(button.dataset.retry)}/retry`);
+      if (result.status === "failed") toast(`重试后仍然失败：${result.error || "请查看审计记录"}`, "error", 6000);
+      else toast(`已重新执行：${actionType(result.type)}（${statusLabel(result.status)}）`, "success");
+    } catch (error) {
+      toast(error.message, "error", 6000);
+    }
+    loadHistory();
+  }
+
   function showTab(name) {
     document.querySelectorAll("[data-tab]").forEach((t) => { t.classList.toggle("active", t.dataset.tab === name); t.setAttribute("aria-selected", String(t.dataset.tab === name)); });
     pending.hidden = name !== "pending";
@@ -116,12 +159,14 @@
     if (event.target.id === "refresh") { showTab(history.hidden ? "pending" : "history"); return; }
     const trail = event.target.closest("[data-trail]");
     if (trail) { showTrail(trail); return; }
-    const approve = event.target.closest("[data-approve]");
-    if (approve) {
-      const result = await confirmAction(byId[approve.dataset.approve], { cancelLabel: "返回", confirmLabel: "批准并执行", cancelRejects: false });
+    const approveButton = event.target.closest("[data-approve]");
+    if (approveButton) {
+      const result = await approve(byId[approveButton.dataset.approve]);
       if (result) { loadPending(); refreshBadge(); }
       return;
     }
+    const retryButton = event.target.closest("[data-retry]");
+    if (retryButton) { retry(retryButton); return; }
     const reject = event.target.closest("[data-reject]");
     if (reject) {
       try {

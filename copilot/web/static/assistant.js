@@ -78,7 +78,8 @@
     parts.push('<div class="choices-slot"></div>');
     if (extra.actions && extra.actions.length) {
       parts.push(`<div class="action-card"><div class="action-card-head">${Copilot.icon("shield")} 待确认操作</div>${extra.actions.map((a) => (
-        `<div class="action-line"><span class="badge badge-${esc(a.status)}">${esc(Copilot.statusLabel(a.status))}</span>${esc(a.summary)}</div>`)).join("")}
+        `<div class="action-line"><span class="badge badge-${esc(a.status)}">${esc(Copilot.statusLabel(a.status))}</span>${esc(a.summary)}</div>` +
+        (a.arguments && a.arguments.left_out_note ? `<p class="muted small">${esc(a.arguments.left_out_note)}</p>` : ""))).join("")}
         <a class="btn btn-primary btn-small" href="/actions">去确认</a><span class="muted small">确认前不会提交任何工单或消息</span></div>`);
     }
     const confidence = Math.round((extra.confidence || 0) * 100);

@@ -45,7 +45,13 @@
     }).join("");
   }
 
-  function cardHtml(match, weights, rank) {
+  // An internal case informs the seller but never goes to a customer: no one-pager for it.
+  function onepagerButton(c, internal) {
+    if (internal) return `<span class="tag tag-soft" title="仅限内部参考，不能做成一页纸发给客户">仅限内部</span>`;
+    return `<button type="button" class="btn btn-primary btn-small" data-onepager="${esc(c.id)}">生成一页纸</button>`;
+  }
+
+  function cardHtml(match, weights, rank, internal) {
     const c = match.case;
     const score = Math.round(match.score * 100);
     return `<article class="card case-card${match.good_match ? "" : " alt"}" data-case="${esc(c.id)}">
@@ -68,7 +74,7 @@
         <span class="muted small">产品：${c.products.map(esc).join("、")} · 首次见到价值 ${c.time_to_first_value_days} 天</span>
         <span class="case-actions">
           <a class="btn btn-ghost btn-small" href="/assistant?role=sales&q=${encodeURIComponent(`${c.company}是怎么做的？效果如何？`)}">问助手</a>
-          <button type="button" class="btn btn-primary btn-small" data-onepager="${esc(c.id)}">生成一页纸</button>
+          ${onepagerButton(c, internal)}
         </span>
       </footer>
     </article>`;
@@ -96,7 +102,9 @@
     const weights = data.weights || Object.fromEntries(Object.keys(FACETS).map((f) => [f, 1]));
     const head = `<div class="results-head"><p class="note${data.good_matches ? "" : " note-warn"}">${esc(data.note)}</p></div>`;
     if (!data.matches.length) { results.innerHTML = head; return; }
-    results.innerHTML = head + estimateHtml(data.value_estimate) + data.matches.map((m, i) => cardHtml(m, weights, i + 1)).join("");
+    const internal = new Set(data.internal_cases || []);
+    results.innerHTML = head + estimateHtml(data.value_estimate) +
+      data.matches.map((m, i) => cardHtml(m, weights, i + 1, internal.has(m.case.id))).join("");
   }
 
   form.addEventListener("submit", async (event) => {

@@ -54,7 +54,11 @@ const Copilot = (() => {
       if (body && body.error && body.error.message) message = body.error.message;
       else if (body && body.detail) message = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
     } catch (_) { /* not JSON */ }
-    if (response.status === 401) openKeyDialog();
+    // Asking who I am is how every page starts: a 401 there shows the sign-in choices, not a dialog.
+    // With single sign-on offered, the top bar's sign-in link is the way in; the key button still opens the dialog.
+    if (response.status === 401 && new URL(response.url).pathname !== "/api/me" && !document.getElementById("sso-login")) {
+      openKeyDialog();
+    }
     if (response.status === 404 && message.startsWith("Not Found")) message = "服务器上还没有这个功能（接口未找到）";
     const error = new Error(message);
     error.status = response.status;
@@ -175,7 +179,7 @@ const Copilot = (() => {
   const ARG_LABELS = { tier: "规模", industry: "行业", city: "城市", province: "省份", annual_fee: "年费（元）", company: "案例公司",
     situation: "情境", products: "产品", recipient: "收件人", prospect: "客户", case_id: "案例", account_tier: "客户规模", sla_minutes: "响应时限（分钟）",
     queue: "处理队列", question: "问题", customer: "客户", channel: "渠道", to: "发送给", file: "文件", path: "保存位置",
-    name: "名称", title: "标题", format: "格式" };
+    name: "名称", title: "标题", format: "格式", withheld: "已略去内部资料（条）", audiences: "所含知识范围" };
 
   function actionType(type) { return ACTION_TYPES[type] || type; }
   function statusLabel(status) { return STATUS[status] || status; }
@@ -197,7 +201,8 @@ const Copilot = (() => {
     const facts = [["操作", actionType(action.type)], ["说明", action.summary]];
     const args = action.arguments || {};
     for (const [key, value] of Object.entries(args)) {
-      if (["markdown", "plan", "drafted_answer", "content", "body", "sources"].includes(key)) continue;
+      // The note on what was left out is shown on its own, prominently; the list behind it is in the note.
+      if (["markdown", "plan", "drafted_answer", "content", "body", "sources", "left_out_note", "left_out", "issue_key"].includes(key)) continue;
       const shown = shortValue(value);
       if (shown) facts.push([ARG_LABELS[key] || key, shown]);
     }
@@ -284,8 +289,8 @@ const Copilot = (() => {
     document.getElementById("key-button").addEventListener("click", openKeyDialog);
     dialog.addEventListener("close", () => {
       const value = document.getElementById("key-input").value.trim();
-      if (dialog.returnValue === "save" && value) { localStorage.setItem(KEY_STORAGE, value); toast("密钥已保存，请重试刚才的操作", "success"); }
-      if (dialog.returnValue === "clear") { localStorage.removeItem(KEY_STORAGE); toast("密钥已清除"); }
+      if (dialog.returnValue === "save" && value) { localStorage.setItem(KEY_STORAGE, value); toast("密钥已保存，请重试刚才的操作", "success"); showMe(); }
+      if (dialog.returnValue === "clear") { localStorage.removeItem(KEY_STORAGE); toast("密钥已清除"); showMe(); }
     });
   }
 
@@ -303,8 +308,32 @@ const Copilot = (() => {
     else { button.textContent = button.dataset.label || button.textContent; button.disabled = false; button.classList.remove("is-busy"); }
   }
 
+  // Who am I: the person the key or the signed-in session names, and a sign-in link when the
+  // server offers single sign-on and nobody is signed in yet.
+  async function showMe() {
+    const chip = document.getElementById("me");
+    const login = document.getElementById("sso-login");
+    if (!chip) return;
+    try {
+      const me = await api("GET", "/api/me");
+      document.getElementById("me-name").textContent = me.name === "local" ? "本机用户" : me.name;
+      document.getElementById("me-role").textContent = me.role_label;
+      chip.hidden = false;
+      const logout = document.getElementById("sso-logout");
+      if (logout && me.signed_in && !localStorage.getItem(KEY_STORAGE)) logout.hidden = false;
+      if (me.role === "admin") document.body.classList.add("is-admin");
+      else document.querySelectorAll('[data-nav="users"]').forEach((link) => { link.hidden = true; });
+    } catch (error) {
+      document.querySelectorAll('[data-nav="users"]').forEach((link) => { link.hidden = true; });
+      if (error.status === 401 && login) {  // rendered only when the server offers single sign-on
+        login.href = `/auth/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+        login.hidden = false;
+      }
+    }
+  }
+
   fillIcons();
-  document.addEventListener("DOMContentLoaded", () => { fillIcons(); initKeyDialog(); refreshBadge(); });
+  document.addEventListener("DOMContentLoaded", () => { fillIcons(); initKeyDialog(); refreshBadge(); showMe(); });
 
   return { api, esc, icon, fillIcons, markdown, toast, askConfirm, confirmAction, decide, actionFacts, actionMarkdown, factsHtml,
     actionType, statusLabel, formatTime, busy, refreshBadge, headers, errorFrom };

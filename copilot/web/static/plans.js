@@ -11,6 +11,21 @@
   let current = null; // {plan, markdown}
   let account = null; // {id, name}: the account the plan is for, when one is picked
 
+  // A shared plan leaves internal knowledge out: the confirm dialog says so above the facts (as the
+  // inbox does), and the facts do not repeat the raw left-out fields.
+  async function confirmLeftOut(action, options) {
+    const { left_out: _items, left_out_note: note, ...args } = action.arguments || {};
+    if (note && !document.querySelector("#confirm-dialog .left-out-note")) {
+      document.getElementById("confirm-facts").insertAdjacentHTML("beforebegin",
+        `<div class="notice notice-warn left-out-note" role="note" id="confirm-left-out"><strong>注意：有内部内容未包含在发出的内容里</strong>${esc(note)}</div>`);
+    }
+    try {
+      return await confirmAction(note ? { ...action, arguments: args } : action, options);
+    } finally {
+      document.getElementById("confirm-left-out")?.remove();
+    }
+  }
+
   function addPerson(side = "我方", title = "") {
     const row = rowTemplate.content.firstElementChild.cloneNode(true);
     row.querySelector("[name=person_side]").value = side;
@@ -282,7 +297,7 @@
     try {
       const proposed = await api("POST", "/api/plans/actions", body);
       const shown = proposed.action.arguments && proposed.action.arguments.markdown;
-      const decided = await confirmAction(proposed.action, { markdownText: shown || current.markdown,
+      const decided = await confirmLeftOut(proposed.action, { markdownText: shown || current.markdown,
         confirmLabel: action === "share" ? "确认分享" : "确认保存" });
       if (decided && decided.status === "executed" && action === "save" && account) {
         await loadSaved();
