@@ -306,6 +306,32 @@ def serve(host: Annotated[Optional[str], typer.Option(help="Default: COPILOT_HOS
     uvicorn.run("copilot.api.asgi:app", host=host, port=port, workers=workers, log_level="info")
 
 
+@app.command("mcp")
+@handle_errors
+def mcp_stdio(key: Annotated[Optional[str], typer.Option(
+                  "--key", envvar="COPILOT_KEY", show_default=False,
+                  help="Whose identity the tools act with (from `copilot users add`); needed once people are set up")] = None,
+              data_dir: DataDir = None) -> None:
+    """Serve the copilot as an MCP server over stdio (for Claude Desktop, Cursor…); over HTTP, `serve` has /mcp.
+    Tools only propose actions: a person confirms them in the web UI or with `copilot actions confirm`."""
+    from copilot.api.deps import LOCAL, keys_required, principal_for
+    from copilot.mcp_server import build_server
+
+    copilot = _copilot(data_dir)
+    if key:
+        principal = principal_for(copilot, key)
+        if principal is None:
+            raise CopilotError("Unknown or disabled key: ask an admin for a new one (copilot users key NAME)")
+    elif keys_required(copilot):
+        raise CopilotError("People are set up on this copilot: say who you are with --key (or COPILOT_KEY)")
+    else:
+        principal = LOCAL
+    _ = copilot.action_runner  # settles actions a crashed process left executing
+    _ = copilot.deps  # load the index, the model and the classifier before the first call
+    err_console.print(f"Copilot MCP server on stdio, as {principal.name} ({principal.role})")
+    build_server(copilot, principal).run("stdio")  # stdout carries only MCP messages from here on
+
+
 def _prepare_index(copilot) -> None:
     """Bring the index up to date once, with a progress bar, before any worker starts: a new
     knowledge folder can mean thousands of texts to embed, and workers would otherwise each

@@ -195,6 +195,26 @@ users = sa.Table(
     sa.Column("disabled_at", UtcDateTime()),
 )
 
+# Chat channels: each inbound platform message once (platforms redeliver on timeouts), and each
+# action posted to a group once (group webhooks take no idempotency key).
+channel_messages = sa.Table(
+    "channel_messages",
+    metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("message_id", sa.String(255), primary_key=True),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("answered", sa.Boolean, nullable=False),
+)
+
+channel_posts = sa.Table(
+    "channel_posts",
+    metadata,
+    sa.Column("action_id", sa.String(36), primary_key=True),
+    sa.Column("target", sa.String(16), primary_key=True),
+    sa.Column("sent_at", UtcDateTime(), nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -58,7 +58,9 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     question = validate_question(question)
     resolved = conversation.resolve(question, history, deps.classifier)
     query = resolved.query  # "那上海的呢？" → a whole question
-    if deps.accounts is not None and deps.account_book is not None and (about := account_answer(
+    # Health, renewal risk and owners are internal business data: only for callers who read internal knowledge.
+    reads_accounts = audiences is None or "internal" in audiences
+    if reads_accounts and deps.accounts is not None and deps.account_book is not None and (about := account_answer(
             query, role, deps.accounts, deps.account_book, deps.tracked_milestones, deps.composer.prompts,
             deps.pack, audiences)):
         # "麦香坊现在怎么样？": the company's own customer data answers, not the best-practice knowledge.

@@ -18,6 +18,7 @@ from copilot.knowledge.catalog import Catalog, embedding_key
 from copilot.lexical import LexicalIndex, QueryExpander, Speller, bigrams, tokenize
 from copilot.models import Chunk, Evidence, SearchFilters, SearchResult
 from copilot.normalize import normalize
+from copilot.rerank import Reranker, rerank_fused
 from copilot.vectorstore import VectorStore
 
 _FILTER_FIELDS = ("industry", "province", "region", "tier")
@@ -93,6 +94,8 @@ class _Snapshot:
 
 
 class HybridRetriever:
+    reranker: Reranker | None = None  # set from settings where the retriever is built; None: no reranking
+
     def __init__(self, catalog: Catalog, embedder: Embedder, store: VectorStore,
                  dense_weight: float | None = None, candidates: int = 60,
                  glossary: dict[str, list[str]] | None = None, fusion: Fusion | None = None,
@@ -245,6 +248,8 @@ class HybridRetriever:
         if boosts:
             fused = sorted(((row, score * boosts.get(snap.chunks[row].kind, 1.0)) for row, score in fused),
                            key=lambda item: -item[1])
+        # Optional cross-encoder over the top candidates (copilot/rerank.py); off unless configured.
+        fused = rerank_fused(self.reranker, text, fused, lambda row: _rerank_text(snap.chunks[row]))
         results = [self._evidence(snap, row, score, float(words[row]), dense.get(row, 0.0), matched.get(row, ""))
                    for row, score in fused[:k]]
         return SearchResult(query=query, results=results, signals=signals)
@@ -329,6 +334,10 @@ class HybridRetriever:
         title = f"{chunk.title} / {chunk.context}" if chunk.context else chunk.title
         return Evidence(id=chunk.id, kind=chunk.kind, source=chunk.source, title=title, text=chunk.text,
                         score=round(score, 4), meta=chunk.meta, bm25=lexical, dense=dense, matched=matched)
+
+
+def _rerank_text(chunk: Chunk) -> str:
+    return f"{chunk.title}\n{chunk.text}"
 
 
 def _columns(chunks: list[Chunk]) -> dict[str, np.ndarray]:

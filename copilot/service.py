@@ -36,6 +36,7 @@ from copilot.knowledge.sheets import KINDS, write_table, write_template
 from copilot.pipeline import Deps
 from copilot.lexical import Speller, add_domain_words, lexicon_version, vocabulary
 from copilot.normalize import normalize
+from copilot.rerank import Reranker
 from copilot.retrieve import Fusion, HybridRetriever
 from copilot.scope import ScopeModel
 from copilot.settings import Settings
@@ -265,11 +266,13 @@ class Copilot:
         self.indexer.sync_pack(self.pack, self.items.origins())
         rules = self.pack.rules.retrieval
         fusion = Fusion(method=rules.fusion, dense=rules.dense, words=rules.words, bigrams=rules.bigrams)
-        return HybridRetriever(self.catalog, self.embedder, self.store,
-                               dense_weight=self.settings.dense_weight, candidates=self.settings.candidates,
-                               glossary=self.pack.glossary.terms, fusion=fusion, speller=speller,
-                               exact_max_vectors=self.settings.exact_search_max_vectors,
-                               incremental_min=self.settings.incremental_index_min_passages)
+        retriever = HybridRetriever(self.catalog, self.embedder, self.store,
+                                    dense_weight=self.settings.dense_weight, candidates=self.settings.candidates,
+                                    glossary=self.pack.glossary.terms, fusion=fusion, speller=speller,
+                                    exact_max_vectors=self.settings.exact_search_max_vectors,
+                                    incremental_min=self.settings.incremental_index_min_passages)
+        retriever.reranker = Reranker.from_settings(self.settings)  # None (off) unless COPILOT_RERANK_URL is set
+        return retriever
 
     def intent_example_texts(self) -> list[str]:
         return IntentClassifier.example_texts(self.pack)

@@ -93,6 +93,55 @@ class Settings(BaseSettings):
             names[key] = (f"service-{role}-{counts[role]}", role)
         return names
 
+    # Chat channels (copilot/channels): WeCom, DingTalk and Feishu robots answer in the chat through
+    # the same pipeline as /api/ask, acting as channel_role with channel_audiences. Each platform is
+    # off until its secret is set; the `chat` executor posts confirmed actions to the group webhooks.
+    channel_role: Literal["sales", "csm", "support"] = "support"
+    channel_audiences: list[Literal["public", "internal"]] = Field(default_factory=lambda: ["public"])
+    public_base_url: str | None = Field(default=None, description="Where people open the copilot, for links in chats")
+    wecom_token: str | None = None  # app callback Token (企业微信 应用 > 接收消息)
+    wecom_aes_key: str | None = None  # EncodingAESKey (43 characters): safe mode; unset = plain-text mode
+    wecom_corp_id: str | None = None  # checked against the decrypted message's receive id when set
+    wecom_webhook_url: str | None = None  # group robot https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+    dingtalk_app_secret: str | None = None  # robot AppSecret: signs the outgoing (@robot) callbacks
+    dingtalk_webhook_url: str | None = None  # group robot https://oapi.dingtalk.com/robot/send?access_token=...
+    dingtalk_webhook_secret: str | None = None  # the group robot's 加签 secret (SEC...)
+    feishu_verification_token: str | None = None
+    feishu_encrypt_key: str | None = None  # when set, events arrive encrypted and signed (X-Lark-Signature)
+    feishu_app_id: str | None = None
+    feishu_app_secret: str | None = None
+    feishu_chat_id: str | None = None  # the group (oc_...) that confirmed actions are posted to
+    feishu_api_base: str = "https://open.feishu.cn"
+    channel_timeout_s: float = 10.0
+
+    # Embeddable support widget (<script src=".../widget.js" data-key="wk_..." async>): widget key ->
+    # the origins (scheme://host[:port]) of the pages that may embed it, e.g.
+    # '{"wk_help": ["https://help.example.com"]}'. A widget key is no API key: it only reaches
+    # /widget/api/*, as role support reading public knowledge only (see copilot/api/widget.py).
+    widget_keys: dict[str, list[str]] = Field(default_factory=dict)
+    widget_asks_per_minute: int = Field(default=20, ge=1, description="Per widget key and visitor address")
+
+    # Delivery of confirmed actions (copilot/executors.py): email by SMTP (skipped unless a host is
+    # set); the webhook is signed with HMAC-SHA256 when a secret is set (see verify_webhook).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True   # upgrade a plain connection (port 587); off only for a local relay
+    smtp_ssl: bool = False       # implicit TLS from the start (port 465)
+    smtp_timeout_s: float = 20.0
+    email_from: str | None = Field(default=None, description="From address; default the SMTP user")
+    # Where actions that name no recipient (account task cards) are mailed, e.g. the team inbox.
+    email_default_to: str | None = None
+    webhook_secret: str | None = None
+    # Optional reranker after fusion (copilot/rerank.py): a Jina/Cohere-style or TEI POST /rerank
+    # endpoint reorders the top candidates; off unless a URL is set; on failure the fused order stands.
+    rerank_url: str | None = None
+    rerank_model: str = ""
+    rerank_api_key: str | None = None  # sent as a Bearer token, for hosted endpoints
+    rerank_top_n: int = Field(default=20, ge=1, le=200)
+    rerank_timeout_s: float = 5.0
+
     # Executors for confirmed actions: files land in the outbox; a webhook URL is optional.
     outbox_dir: Path | None = None
     webhook_url: str | None = None

@@ -64,3 +64,17 @@ def test_without_accounts_the_answer_says_how_to_bring_them_in(tmp_path):
     with TestClient(app) as client:
         reply = ask(client, "哪些客户续费风险高？")
     assert reply["intent"]["task"] == "account_insight" and "copilot ingest" in reply["answer"]
+
+
+def test_readers_of_public_knowledge_only_get_no_account_data(client):
+    """Health, renewal risk and owners are internal: a caller limited to public knowledge (a support
+    person, a chat channel, the widget) is not answered from the accounts."""
+    from copilot import pipeline
+
+    copilot = client.app.state.copilot
+    for question in ("哪些客户续费风险高？", "麦香坊现在怎么样？"):
+        reply = pipeline.answer(copilot.deps, question, "support", audiences=["public"])
+        assert reply.intent.task != "account_insight", question
+        assert "续费风险**高**" not in reply.answer and "个续费风险高" not in reply.answer, question
+        assert pipeline.answer(copilot.deps, question, "csm", audiences=["public", "internal"]).intent.task \
+            == "account_insight", question

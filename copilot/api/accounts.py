@@ -69,7 +69,7 @@ def list_owners(copilot: CopilotDep, principal: PrincipalDep) -> list[Owner]:
     return _book(copilot).owners()
 
 
-def _detail(copilot: Copilot, account_id: str, audiences: list[str]) -> AccountDetail:
+def account_detail(copilot: Copilot, account_id: str, audiences: list[str]) -> AccountDetail:
     account = copilot.accounts.account(account_id)
     if account is None:
         raise NotFound(f"No account {account_id!r}: see GET /api/accounts", zh=f"没有编号为 {account_id} 的客户")
@@ -85,7 +85,7 @@ def _detail(copilot: Copilot, account_id: str, audiences: list[str]) -> AccountD
 @router.get("/api/accounts/{account_id}", response_model=AccountDetail)
 def get_account(account_id: AccountId, copilot: CopilotDep, principal: PrincipalDep) -> AccountDetail:
     """One account with its monthly activity (oldest first), insight and latest changes."""
-    return _detail(copilot, account_id, principal.audiences)
+    return account_detail(copilot, account_id, principal.audiences)
 
 
 @router.post("/api/accounts/{account_id}/actions", response_model=ProposedActionOut, status_code=201)
@@ -93,7 +93,7 @@ def propose_account_action(account_id: AccountId, body: TaskRequest, copilot: Co
                            response: Response) -> ProposedActionOut:
     """Propose one of the account's next best actions as a task; it is written out only after a person
     confirms it in the actions inbox. Asking again while it is still open returns the same action (200)."""
-    detail = _detail(copilot, account_id, principal.audiences)
+    detail = account_detail(copilot, account_id, principal.audiences)
     task = account_task(detail.account, detail.insight, body.playbook_id, body.note)
     open_action = copilot.actions.find_open(ACCOUNT_TASK, {"account_id": account_id, "playbook_id": body.playbook_id})
     if open_action is not None:

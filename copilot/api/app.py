@@ -31,9 +31,15 @@ def create_app(settings: Settings | None = None, warm: bool = True) -> FastAPI:
         _ = copilot.action_runner  # settles actions a crashed process left executing
         if warm:  # load the index, the model and the classifier before the first request
             _ = copilot.deps
-        yield
+        mcp_lifespan = getattr(_app.state, "mcp_lifespan", None)  # set by copilot.api.mcp.register
+        if mcp_lifespan is None:
+            yield
+            return
+        async with mcp_lifespan():  # the MCP SDK's session manager lives as long as the app
+            yield
 
     app = FastAPI(title="Best-practice Copilot", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES,
+                  docs_url=None, redoc_url=None,  # served offline by copilot/api/docs.py
                   description="Answers, peer cases, success plans and confirmed actions for SaaS go-to-market teams.")
     app.state.copilot = copilot
     _install_error_handlers(app)
@@ -55,7 +61,8 @@ def _include_optional(app: FastAPI) -> None:
     import importlib
 
     for name in ("copilot.api.workflows", "copilot.api.knowledge", "copilot.api.accounts", "copilot.api.plans",
-                 "copilot.api.users", "copilot.api.auth", "copilot.api.web"):
+                 "copilot.api.users", "copilot.api.auth", "copilot.api.mcp", "copilot.api.channels",
+                 "copilot.api.widget", "copilot.api.docs", "copilot.api.web"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
