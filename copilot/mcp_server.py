@@ -9,6 +9,7 @@ the copilot's actions inbox (web UI, or `copilot actions confirm`), never throug
 """
 # No `from __future__ import annotations`: the SDK reads the tools' signatures to find `Context`.
 
+import logging
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal, get_args
@@ -141,9 +142,13 @@ def principal_from(default: Principal | None) -> PrincipalOf:
 
 def build_server(copilot: Copilot, principal: Principal | None = None) -> MCPServer:
     """An MCP server whose tools act for the calling principal (`principal`: fixed, for stdio)."""
-    # WARNING: the SDK configures the root logger when none is (a basicConfig); keep it as quiet as Python is.
+    # The SDK configures the root logger when none is (a basicConfig). Its handler would then also print the
+    # DEBUG records of libraries whose loggers set their own level (bm25s): keep it to warnings, as Python's default.
+    before = set(logging.getLogger().handlers)
     server = MCPServer("copilot", title="Best-practice Copilot", version=__version__, instructions=INSTRUCTIONS,
                        log_level="WARNING")
+    for handler in set(logging.getLogger().handlers) - before:
+        handler.setLevel(logging.WARNING)
     principal_of = principal_from(principal)
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
