@@ -152,8 +152,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="copilot-shots-") as tmp:
         add_sample_accounts(Path(tmp))
         with serve(Path(tmp)) as base:
-            for path in take(base, args.out, args.width, args.height):
+            shots = take(base, args.out, args.width, args.height)
+            shots.append(take_people(base, Path(tmp), args.out, args.width, args.height))
+            for path in shots:
                 print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def take_people(base: str, data_dir: Path, out: Path, width: int, height: int) -> Path:
+    """The admin's 人员 page. Last, because once people exist every page needs a key."""
+    from playwright.sync_api import sync_playwright
+
+    from copilot.service import Copilot
+    from copilot.settings import Settings
+
+    users = Copilot(Settings(_env_file=None, data_dir=data_dir)).users
+    _, key = users.add("陈静", "admin", "cli")
+    for name, role, email in (("王敏", "csm", "wang.min@example.com"), ("赵磊", "sales", None),
+                              ("客服小李", "support", None), ("周洁", "knowledge", "zhou.jie@example.com")):
+        users.add(name, role, "陈静", email=email)
+    users.set_active("赵磊", False, "陈静")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+        context.add_init_script(f"localStorage.setItem('copilot.apiKey', {key!r})")
+        page = context.new_page()
+        page.goto(f"{base}/users")
+        page.wait_for_selector('tr[data-user="周洁"]')
+        path = out / "users.png"
+        page.screenshot(path=str(path))
+        browser.close()
+    return path
 
 
 def add_sample_accounts(data_dir: Path) -> None:

@@ -203,7 +203,8 @@ const Copilot = (() => {
     for (const [key, value] of Object.entries(args)) {
       // The note on what was left out is shown on its own, prominently; the list behind it is in the note.
       if (["markdown", "plan", "drafted_answer", "content", "body", "sources", "left_out_note", "left_out", "issue_key"].includes(key)) continue;
-      const shown = shortValue(value);
+      const shown = key === "audiences" && Array.isArray(value)
+        ? value.map((a) => ({ public: "对外", internal: "内部" }[a] || a)).join("、") : shortValue(value);
       if (shown) facts.push([ARG_LABELS[key] || key, shown]);
     }
     if (action.proposed_by) facts.push(["发起人", action.proposed_by]);
