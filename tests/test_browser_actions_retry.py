@@ -13,15 +13,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, MISSING, browser_test
+import test_browser as shared
+from test_browser import MISSING, browser_test
 from workflow_fixtures import WebhookReceiver
 
 try:
-    from playwright.sync_api import Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 except ImportError:  # pragma: no cover - depends on the environment
     pass
 
 NOTE = "已略去 2 条仅限内部的案例（内部标注），发出的一页纸里没有它们。"
+
+
+chromium, page = shared.chromium, shared.page
 
 
 @pytest.fixture(scope="module")
@@ -50,20 +54,6 @@ def server(app) -> Iterator[str]:
 
     with ServerThread(app) as running:
         yield running.url
-
-
-@pytest.fixture
-def page(server) -> Iterator[Page]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", base_url=server)
-        context.set_default_timeout(20_000)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield page
-        browser.close()
-    assert not errors, f"JavaScript errors: {errors}"
 
 
 def listen(receiver: WebhookReceiver) -> None:

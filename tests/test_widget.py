@@ -209,20 +209,15 @@ def test_origins_are_checked_and_normalised() -> None:
 
 
 # Browser --------------------------------------------------------------------------------------------
+from tests import test_browser as shared  # noqa: E402 - the browser stack the other browser tests use
+from tests.test_browser import MISSING, browser_test  # noqa: E402
+
+chromium = shared.chromium
+
 try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-MISSING = ("playwright is not installed (pip install playwright)" if sync_playwright is None
-           else f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)" if not CHROMIUM.exists()
-           else None)
-
-
-def browser_test(fn):
-    return pytest.mark.browser(pytest.mark.skipif(MISSING is not None, reason=MISSING or "")(fn))
+    from playwright.sync_api import Page, expect
+except ImportError:  # pragma: no cover - the browser tests are skipped then
+    Page = None
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -276,16 +271,6 @@ def sites(tmp_path_factory, tiny_pack_dir) -> Iterator[dict]:
                 (folder / "index.html").write_text(HOST_PAGE.format(copilot=copilot.url), encoding="utf-8")
             yield {"copilot": copilot.url, "allowed": allowed.origin + "/index.html",
                    "other": other.origin + "/index.html"}
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if MISSING:
-        pytest.skip(MISSING)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(chromium, url: str, width: int = 1280) -> Page:
