@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import smtplib
 import ssl
-import tempfile
 import time
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -21,6 +19,7 @@ from typing import Any, Protocol
 import httpx
 
 from copilot.errors import ConfigError
+from copilot.files import write_bytes_atomically
 from copilot.settings import Settings
 
 
@@ -284,20 +283,6 @@ def envelope(action: dict[str, Any]) -> dict[str, Any]:
 def write_atomically(path: Path, content: str) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
     write_bytes_atomically(path, content.encode("utf-8"))
-
-
-def write_bytes_atomically(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_executors(settings: Settings) -> dict[str, Executor]:

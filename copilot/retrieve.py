@@ -4,22 +4,29 @@ scores; metadata filters; also a LangChain `BaseRetriever`."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import pickle
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from copilot.embeddings import Embedder
+from copilot.files import write_bytes_atomically
 from copilot.knowledge.catalog import Catalog, embedding_key
 from copilot.lexical import LexicalIndex, QueryExpander, Speller, bigrams, tokenize
 from copilot.models import Chunk, Evidence, SearchFilters, SearchResult
 from copilot.normalize import normalize
 from copilot.rerank import Reranker, rerank_fused
 from copilot.vectorstore import VectorStore
+
+log = logging.getLogger(__name__)
 
 _FILTER_FIELDS = ("industry", "province", "region", "tier")
 # English questions lean more on the multilingual embedding: their keyword side only has the
@@ -41,6 +48,10 @@ VERSION_CHECK_S = 0.5
 INCREMENTAL_MAX_SHARE = 0.1
 INCREMENTAL_MIN_ADDED = 1_000
 INCREMENTAL_MIN_PASSAGES = 2_000
+# A snapshot built from the catalog is kept on disk, keyed by the catalog's version, so that the
+# next process (a CLI command, another worker, a restart) loads it instead of building the keyword
+# indexes again. Bump when _Snapshot or what it holds changes shape.
+SNAPSHOT_FORMAT = "1"
 
 
 @dataclass(frozen=True)
@@ -100,7 +111,7 @@ class HybridRetriever:
                  dense_weight: float | None = None, candidates: int = 60,
                  glossary: dict[str, list[str]] | None = None, fusion: Fusion | None = None,
                  speller: Speller | None = None, exact_max_vectors: int = EXACT_MAX_VECTORS,
-                 incremental_min: int = INCREMENTAL_MIN_PASSAGES) -> None:
+                 incremental_min: int = INCREMENTAL_MIN_PASSAGES, snapshot_dir: Path | None = None) -> None:
         self.catalog = catalog
         self.embedder = embedder
         self.store = store
@@ -111,6 +122,7 @@ class HybridRetriever:
         self.speller = speller
         self.exact_max_vectors = exact_max_vectors
         self.incremental_min = incremental_min
+        self.snapshot_dir = snapshot_dir  # None: built in memory only
         self._expander = QueryExpander(glossary or {})
         self._snapshot: _Snapshot | None = None
         self._checked_at = 0.0
@@ -137,6 +149,38 @@ class HybridRetriever:
         return self._snapshot
 
     def _load(self, version: str) -> _Snapshot:
+        path = self._snapshot_path(version)
+        if path is not None and path.exists():
+            try:
+                snap = pickle.loads(path.read_bytes())
+                if isinstance(snap, _Snapshot) and snap.version == version:
+                    return snap
+            except Exception as exc:  # a cache: a truncated or foreign file is rebuilt, never fatal
+                log.warning("ignoring the index snapshot %s: %s", path, exc)
+        snap = self._build(version)
+        if path is not None:
+            self._save(path, snap)
+        return snap
+
+    def _snapshot_path(self, version: str) -> Path | None:
+        if self.snapshot_dir is None:
+            return None
+        key = hashlib.sha256("\n".join([SNAPSHOT_FORMAT, version, self.embedder.name,
+                                         str(self.exact_max_vectors)]).encode()).hexdigest()[:20]
+        return self.snapshot_dir / f"snapshot-{key}.pickle"
+
+    @staticmethod
+    def _save(path: Path, snap: _Snapshot) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomically(path, pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL))
+            for stale in path.parent.glob("snapshot-*.pickle"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)
+        except OSError as exc:  # a read-only or full disk costs the next process a rebuild, nothing more
+            log.warning("could not keep the index snapshot %s: %s", path, exc)
+
+    def _build(self, version: str) -> _Snapshot:
         # Hashes before passages: a document written in between is seen as changed next time.
         hashes = self.catalog.document_hashes()
         rows = self.catalog.all_chunks()

@@ -9,40 +9,38 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from copilot.accounts.book import Book, BookCache
-from copilot.accounts.plans import PlanExecutor, PlanStore, with_plan_store
-from copilot.accounts.resolve import AccountResolver
-from copilot.accounts.sheets import detect_account_sheet, import_account_sheet
-from copilot.accounts.store import AccountStore
-from copilot.actions import ActionRunner, ActionStore, AuditLog
-from copilot.compose import LlmComposer, Prompts, TemplateComposer
+from copilot.actions import ActionStore, AuditLog
 from copilot.db import engine_for
 from copilot.embeddings import Embedder, make_embedder
-from copilot.executors import build_executors, write_bytes_atomically
-from copilot.intent import IntentClassifier
 from copilot.errors import InvalidInput
+from copilot.files import write_bytes_atomically
 from copilot.knowledge.catalog import Catalog, content_hash
-from copilot.knowledge.changes import KnowledgeExecutor
-from copilot.knowledge.sources import KnowledgeSource, list_sources
-from copilot.knowledge.importer import SHEET_SUFFIXES, SheetReport, import_sheet, sheet_origin
 from copilot.knowledge.ingest import IngestReport, Indexer, Progress, expand_paths
 from copilot.knowledge.items import ItemStore, KnowledgeItem, listing, overlay
 from copilot.knowledge.pack import Pack, load_pack
-from copilot.knowledge.parsers import SUPPORTED
-from copilot.knowledge.sheets import KINDS, write_table, write_template
-from copilot.pipeline import Deps
 from copilot.lexical import Speller, add_domain_words, lexicon_version, vocabulary
-from copilot.normalize import normalize
-from copilot.rerank import Reranker
 from copilot.retrieve import Fusion, HybridRetriever
-from copilot.scope import ScopeModel
 from copilot.settings import Settings
-from copilot.users import UserStore
 from copilot.vectorstore import VectorStore
 
+# What only some commands use is imported where it is used: a CLI search should not pay for the
+# accounts book, the spreadsheet importers, the prompts or the action executors (Step 6: start-up).
+if TYPE_CHECKING:
+    from copilot.accounts.book import Book, BookCache
+    from copilot.accounts.plans import PlanStore
+    from copilot.accounts.resolve import AccountResolver
+    from copilot.accounts.store import AccountStore
+    from copilot.actions import ActionRunner
+    from copilot.compose import LlmComposer, Prompts, TemplateComposer
+    from copilot.intent import IntentClassifier
+    from copilot.knowledge.importer import SheetReport
+    from copilot.knowledge.sources import KnowledgeSource
+    from copilot.pipeline import Deps
+    from copilot.users import UserStore
 
 # How often a worker asks the database whether another one changed the knowledge items.
 KNOWLEDGE_CHECK_S = 0.5
@@ -111,6 +109,10 @@ class Copilot:
                progress: Progress | None = None) -> KnowledgeReport:
         """Documents and spreadsheets, files or folders. A sheet that cannot be read changes nothing;
         a bad row is reported and the rest of its sheet loads."""
+        from copilot.accounts.sheets import detect_account_sheet, import_account_sheet
+        from copilot.knowledge.importer import SHEET_SUFFIXES, import_sheet, sheet_origin
+        from copilot.knowledge.parsers import SUPPORTED
+
         files, folders, skipped = expand_paths(paths, SUPPORTED | SHEET_SUFFIXES)
         sheets = [(g, p) for g, p in files if p.suffix.lower() in SHEET_SUFFIXES]
         documents = [(g, p) for g, p in files if p.suffix.lower() not in SHEET_SUFFIXES]
@@ -143,6 +145,8 @@ class Copilot:
 
     def remove(self, paths: list[str], actor: str = "cli") -> list[str]:
         """Take documents and spreadsheets out of the knowledge (the files themselves are left alone)."""
+        from copilot.knowledge.importer import sheet_origin
+
         removed: list[str] = []
         origins = self.items.origins()
         for given in paths:
@@ -160,6 +164,8 @@ class Copilot:
 
     def sources(self) -> list[KnowledgeSource]:
         """The documents and sheets the knowledge came from (the pack's own files aside)."""
+        from copilot.knowledge.sources import list_sources
+
         return list_sources(self.catalog, self.items)
 
     def remove_source(self, paths: list[str], actor: str) -> list[str]:
@@ -177,6 +183,9 @@ class Copilot:
 
     def export(self, kind: str, path: Path, template: bool = False) -> int:
         """Write the active items of one kind as a sheet in the import columns (a round trip)."""
+        from copilot.knowledge.importer import SHEET_SUFFIXES
+        from copilot.knowledge.sheets import KINDS, write_table, write_template
+
         if kind not in KINDS:
             raise InvalidInput(f"Unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
         if path.suffix.lower() not in SHEET_SUFFIXES:
@@ -199,26 +208,36 @@ class Copilot:
 
     @cached_property
     def users(self) -> UserStore:
+        from copilot.users import UserStore
+
         return UserStore(self.engine, self.audit)
 
     @cached_property
     def accounts(self) -> AccountStore:
         """The company's own customers (from its CRM export) and their monthly activity."""
+        from copilot.accounts.store import AccountStore
+
         return AccountStore(self.engine)
 
     @cached_property
     def plans(self) -> PlanStore:
         """Saved success plans (stored by a confirmed save) and their tracked milestones."""
+        from copilot.accounts.plans import PlanStore
+
         return PlanStore(self.engine, self.audit)
 
     @cached_property
     def account_resolver(self) -> AccountResolver:
         """Finds the account a question names (its name lookup is kept across requests)."""
+        from copilot.accounts.resolve import AccountResolver
+
         return AccountResolver(self.accounts)
 
     @cached_property
     def book(self) -> BookCache:
         """Every account's health, risk and latest changes, kept until the accounts data changes."""
+        from copilot.accounts.book import BookCache
+
         return BookCache(self.accounts)
 
     def current_book(self) -> Book:
@@ -247,7 +266,7 @@ class Copilot:
         words = self.pack.domain_words()
         add_domain_words(words)
         texts = self.pack.question_texts()
-        key = content_hash("\n".join([lexicon_version(), *texts]))[:20]
+        key = content_hash("\n".join([lexicon_version(), Speller.VERSION, *texts]))[:20]
         path = self.settings.data_dir / "cache" / f"speller-{key}.pickle"
         try:
             return pickle.loads(path.read_bytes())
@@ -270,19 +289,29 @@ class Copilot:
                                     dense_weight=self.settings.dense_weight, candidates=self.settings.candidates,
                                     glossary=self.pack.glossary.terms, fusion=fusion, speller=speller,
                                     exact_max_vectors=self.settings.exact_search_max_vectors,
-                                    incremental_min=self.settings.incremental_index_min_passages)
+                                    incremental_min=self.settings.incremental_index_min_passages,
+                                    snapshot_dir=self.settings.data_dir / "cache")
+        from copilot.rerank import Reranker
+
         retriever.reranker = Reranker.from_settings(self.settings)  # None (off) unless COPILOT_RERANK_URL is set
         return retriever
 
     def intent_example_texts(self) -> list[str]:
+        from copilot.intent import IntentClassifier
+
         return IntentClassifier.example_texts(self.pack)
 
     def scope_texts(self) -> list[str]:
         """The knowledge's own questions: what "in scope" means for the scope model."""
+        from copilot.normalize import normalize
+
         return [normalize(t) for t in self.pack.question_texts()]
 
     @cached_property
     def classifier(self) -> IntentClassifier:
+        from copilot.intent import IntentClassifier
+        from copilot.scope import ScopeModel
+
         vectors = self.indexer.embed_cached(self.intent_example_texts())
         tasks = np.array([item.task for item in self.pack.intents for _ in item.examples])
         inside = np.vstack([self.indexer.embed_cached(self.scope_texts()), vectors[tasks != "out_of_scope"]])
@@ -291,10 +320,14 @@ class Copilot:
 
     @cached_property
     def prompts(self) -> Prompts:
+        from copilot.compose import Prompts
+
         return Prompts(self.settings.prompts_dir)
 
     @cached_property
     def composer(self) -> TemplateComposer:
+        from copilot.compose import TemplateComposer
+
         return TemplateComposer(self.prompts, self.pack.rules)
 
     @cached_property
@@ -302,6 +335,8 @@ class Copilot:
         if not self.settings.llm_model:
             return None
         from langchain_openai import ChatOpenAI
+
+        from copilot.compose import LlmComposer
 
         # No retries in the client: llm_timeout_s is the whole request's LLM time, and the
         # composer retries only within what is left of it (copilot/llm_budget.py).
@@ -313,6 +348,11 @@ class Copilot:
 
     @cached_property
     def action_runner(self) -> ActionRunner:
+        from copilot.accounts.plans import PlanExecutor, with_plan_store
+        from copilot.actions import ActionRunner
+        from copilot.executors import build_executors
+        from copilot.knowledge.changes import KnowledgeExecutor
+
         executors = {**build_executors(self.settings),
                      "knowledge": KnowledgeExecutor(self.items, self.refresh_knowledge, self.remove_source),
                      "plans": PlanExecutor(self.plans)}
@@ -323,6 +363,8 @@ class Copilot:
 
     @cached_property
     def deps(self) -> Deps:
+        from copilot.pipeline import Deps
+
         return Deps(pack=self.pack, retriever=self.retriever, classifier=self.classifier, composer=self.composer,
                     actions=self.actions, audit=self.audit, llm=self.llm, llm_intent=self.settings.llm_intent,
                     accounts=self.account_resolver, account_book=self.current_book,

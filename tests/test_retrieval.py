@@ -226,6 +226,35 @@ def test_a_running_worker_applies_a_changed_document_without_reloading_everythin
     assert worker_b.retriever.snapshot().lexical is loaded  # applied in place, never rebuilt
 
 
+def test_the_next_process_loads_the_index_snapshot_and_never_serves_a_stale_one(tmp_path, make_copilot, monkeypatch):
+    """Every CLI command is a new process: the keyword indexes the first one built are kept on disk
+    for the next, keyed by the catalog's version, so a changed knowledge is never served stale."""
+    import copilot.retrieve as retrieve
+
+    question = "小票打印机不出纸怎么办"
+    expected = ids(make_copilot().retriever.search(question, k=3))
+    snapshots = lambda: sorted((tmp_path / "data-main" / "cache").glob("snapshot-*.pickle"))  # noqa: E731
+    assert len(snapshots()) == 1
+
+    with monkeypatch.context() as patched:
+        def build(*args, **kwargs):
+            raise AssertionError("the keyword indexes were built again")
+
+        patched.setattr(retrieve.LexicalIndex, "__init__", build)
+        assert ids(make_copilot().retriever.search(question, k=3)) == expected  # the next command
+
+    doc = tmp_path / "质保.txt"
+    doc.write_text("质保政策\n收银机硬件质保两年，人为损坏不在质保范围内。\n", encoding="utf-8")
+    make_copilot().indexer.ingest([str(doc)])
+    after = make_copilot().retriever
+    found = after.search("收银机硬件质保几年", k=3).results
+    assert found[0].kind == "doc" and "质保两年" in found[0].text
+    assert len(snapshots()) == 1  # the old version's file is gone
+
+    snapshots()[0].write_bytes(b"not a snapshot")  # a torn or foreign file is rebuilt, never fatal
+    assert ids(make_copilot().retriever.search(question, k=3)) == ids(after.search(question, k=3))
+
+
 def test_passages_added_to_a_loaded_index_score_as_if_indexed():
     from collections import Counter
 
@@ -239,3 +268,43 @@ def test_passages_added_to_a_loaded_index_score_as_if_indexed():
     query = tokenize("会员积分什么时候清零")
     as_added = index.scores_of(query, [Counter(d) for d in corpus], np.array([len(d) for d in corpus], np.float32))
     assert np.allclose(as_added, index.scores(query), atol=1e-5) and as_added.max() > 0
+
+
+def test_typos_of_the_knowledges_words_are_corrected_by_sound_and_right_words_are_kept():
+    from collections import Counter
+
+    from copilot.lexical import Speller
+
+    speller = Speller(Counter({"续费": 10, "收银机": 5, "健康度": 5, "会员积分": 5, "行业": 5}))
+    assert speller.correct("续废怎么算") == "续费怎么算"
+    assert speller.correct("收银鸡坏了") == "收银机坏了"
+    assert speller.correct("客户健康渡低") == "客户健康度低"
+    assert speller.correct("杭业案例") == "行业案例"  # 行 read as in the word (háng), not its usual xíng
+    for right in ("会员积分什么时候过期", "续签合同", "收银台"):
+        assert speller.correct(right) == right
+
+
+def test_words_can_be_added_while_other_threads_search():
+    """jieba-rs refuses to segment while a word is being added; a knowledge import teaches the
+    segmenter new words while a running server answers questions."""
+    import threading
+
+    from copilot.lexical import add_domain_words, tokenize
+
+    errors: list[Exception] = []
+
+    def run(work) -> None:
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            errors.append(exc)
+
+    searches = [threading.Thread(target=run, args=(lambda: [tokenize("会员积分什么时候过期小票打印机不出纸")
+                                                           for _ in range(3000)],)) for _ in range(3)]
+    adding = threading.Thread(target=run, args=(lambda: [add_domain_words([f"测试词{i}号"]) for i in range(300)],))
+    for thread in [*searches, adding]:
+        thread.start()
+    for thread in [*searches, adding]:
+        thread.join()
+    assert errors == []
+    assert "测试词7号" in tokenize("请问测试词7号怎么用")

@@ -157,7 +157,7 @@ def _word_edges(text: str) -> frozenset[int]:
     from copilot.lexical import _jieba  # the retrieval tokenizer's jieba, already loaded for /api/ask
 
     edges = {0, len(text)}
-    for _, start, end in _jieba().tokenize(text, HMM=False):
+    for _, start, end in _jieba().tokenize(text, hmm=False):
         edges.update((start, end))
     return frozenset(edges)
 
