@@ -19,16 +19,18 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from copilot import db
 from copilot.errors import Conflict, Forbidden, InvalidInput, NotFound
-from copilot.executors import Executor, executed_record, require
 from copilot.models import ActionDetail, ActionRecord, AuditEntry, Decision, ProposedActionOut
 from copilot.rules import ActionPolicy
+
+if TYPE_CHECKING:  # the executors (HTTP, SMTP clients) load only where actions run
+    from copilot.executors import Executor
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +333,8 @@ class ActionRunner:
         return self.detail(action_id)
 
     def _execute(self, action: ActionRecord, actor: str) -> bool:
+        from copilot.executors import require
+
         attempt = self.store.claim(action)
         if attempt is None:
             return False
@@ -365,6 +369,8 @@ class ActionRunner:
 
     def _reconcile(self, action: ActionRecord) -> str | None:
         """Ask each executor whether it already ran this action; settle it from the answers."""
+        from copilot.executors import executed_record, require
+
         current = self.store.get(action.id) or {}
         records: dict[str, Any] = {}
         unknown: list[str] = []

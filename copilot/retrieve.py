@@ -51,7 +51,7 @@ INCREMENTAL_MIN_PASSAGES = 2_000
 # A snapshot built from the catalog is kept on disk, keyed by the catalog's version, so that the
 # next process (a CLI command, another worker, a restart) loads it instead of building the keyword
 # indexes again. Bump when _Snapshot or what it holds changes shape.
-SNAPSHOT_FORMAT = "1"
+SNAPSHOT_FORMAT = "2"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from copilot.files import write_bytes_atomically
 from copilot.knowledge.catalog import Catalog, content_hash
 from copilot.knowledge.ingest import IngestReport, Indexer, Progress, expand_paths
 from copilot.knowledge.items import ItemStore, KnowledgeItem, listing, overlay
-from copilot.knowledge.pack import Pack, load_pack
+from copilot.knowledge.pack import Pack, load_pack_cached
 from copilot.lexical import Speller, add_domain_words, lexicon_version, vocabulary
 from copilot.retrieve import Fusion, HybridRetriever
 from copilot.settings import Settings
@@ -76,7 +76,7 @@ class Copilot:
     @cached_property
     def base_pack(self) -> Pack:
         """The YAML files as shipped or written by the company (read-only here)."""
-        return load_pack(self.settings.knowledge_dir)
+        return load_pack_cached(self.settings.knowledge_dir, self.settings.data_dir / "cache")
 
     @cached_property
     def pack(self) -> Pack:

