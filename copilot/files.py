@@ -1,10 +1,12 @@
-"""Writing files so that a reader sees the old content or the new, never half of it."""
+"""Files the copilot keeps for itself: written whole or not at all, keyed by the code that wrote them."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 
 def write_bytes_atomically(path: Path, content: bytes) -> None:
@@ -20,3 +22,12 @@ def write_bytes_atomically(path: Path, content: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def code_fingerprint(*modules: ModuleType) -> str:
+    """A digest of these modules' source: part of the key of anything pickled from their classes,
+    so that an upgrade never unpickles objects of a shape the code no longer has."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]

@@ -116,8 +116,6 @@ class Speller:
     jieba's dictionary or the knowledge) is replaced, so correct words are never touched. Two-
     character words must be common in the knowledge: short sounds collide too easily."""
 
-    VERSION = "2"  # part of the cached speller's key: a speller pickled by older code is rebuilt
-
     def __init__(self, vocabulary: Counter[str], min_count_short: int = 3) -> None:
         from pypinyin import lazy_pinyin
         from pypinyin.pinyin_dict import pinyin_dict
@@ -213,7 +211,7 @@ class LexicalIndex:
             bm25.index(corpus_tokens, show_progress=False)
         # bm25s computes every (word, passage) score up front, as a sparse word-by-passage matrix;
         # a query sums the columns of its words. Only those arrays are kept, so that an index loaded
-        # from disk (retrieve.SNAPSHOT_FORMAT) is searched without importing bm25s and scipy (~0.2 s
+        # from disk (see HybridRetriever._load) is searched without importing bm25s and scipy (~0.2 s
         # of every CLI command).
         self.vocab: dict[str, int] = dict(bm25.vocab_dict or {})
         matrix = bm25.scores if corpus_tokens else {}

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from copilot.settings import Settings
+
+if TYPE_CHECKING:  # imported when a reranker is configured: every search process imports this module
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class Reranker:
         if self.model:
             body["model"] = self.model
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        import httpx
+
         post = self.client.post if self.client is not None else httpx.post
         response = post(self.url, json=body, headers=headers, timeout=self.timeout_s)
         response.raise_for_status()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,7 +19,8 @@ from typing import Any, Literal
 import numpy as np
 
 from copilot.embeddings import Embedder
-from copilot.files import write_bytes_atomically
+from copilot import lexical, models
+from copilot.files import code_fingerprint, write_bytes_atomically
 from copilot.knowledge.catalog import Catalog, embedding_key
 from copilot.lexical import LexicalIndex, QueryExpander, Speller, bigrams, tokenize
 from copilot.models import Chunk, Evidence, SearchFilters, SearchResult
@@ -48,10 +50,9 @@ VERSION_CHECK_S = 0.5
 INCREMENTAL_MAX_SHARE = 0.1
 INCREMENTAL_MIN_ADDED = 1_000
 INCREMENTAL_MIN_PASSAGES = 2_000
-# A snapshot built from the catalog is kept on disk, keyed by the catalog's version, so that the
-# next process (a CLI command, another worker, a restart) loads it instead of building the keyword
-# indexes again. Bump when _Snapshot or what it holds changes shape.
-SNAPSHOT_FORMAT = "2"
+# A snapshot built from the catalog is kept on disk, keyed by the catalog's version and the code
+# of what it holds, so that the next process (a CLI command, another worker, a restart) loads it
+# instead of building the keyword indexes again.
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class HybridRetriever:
         self.exact_max_vectors = exact_max_vectors
         self.incremental_min = incremental_min
         self.snapshot_dir = snapshot_dir  # None: built in memory only
+        self._saving: threading.Thread | None = None
         self._expander = QueryExpander(glossary or {})
         self._snapshot: _Snapshot | None = None
         self._checked_at = 0.0
@@ -159,13 +161,22 @@ class HybridRetriever:
                 log.warning("ignoring the index snapshot %s: %s", path, exc)
         snap = self._build(version)
         if path is not None:
-            self._save(path, snap)
+            # Written beside the search that built it: at 100k passages the file is hundreds of MB.
+            # Not a daemon thread: a CLI command waits for it at exit, so the next one finds it.
+            self._saving = threading.Thread(target=self._save, args=(path, snap), name="index-snapshot")
+            self._saving.start()
         return snap
+
+    def wait_for_snapshot_file(self) -> None:
+        """Until the snapshot last built is on disk (tests, benchmarks)."""
+        if self._saving is not None:
+            self._saving.join()
 
     def _snapshot_path(self, version: str) -> Path | None:
         if self.snapshot_dir is None:
             return None
-        key = hashlib.sha256("\n".join([SNAPSHOT_FORMAT, version, self.embedder.name,
+        code = code_fingerprint(sys.modules[__name__], lexical, models)
+        key = hashlib.sha256("\n".join([code, version, self.embedder.name,
                                          str(self.exact_max_vectors)]).encode()).hexdigest()[:20]
         return self.snapshot_dir / f"snapshot-{key}.pickle"
 

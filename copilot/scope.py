@@ -6,8 +6,8 @@ company's own knowledge and any embedding model."""
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +28,11 @@ class ScopeModel:
         self._bias = float(model.intercept_[0])
 
     @classmethod
-    def cached(cls, inside: np.ndarray, outside: np.ndarray, folder: Path) -> "ScopeModel":
-        """The model fitted on exactly these vectors, from the data dir when it was fitted before:
-        fitting (and importing scikit-learn for it) costs seconds on every CLI command otherwise."""
-        digest = hashlib.sha256(inside.tobytes() + b"|" + outside.tobytes()).hexdigest()[:20]
-        path = folder / f"scope-{digest}.npz"
+    def cached(cls, key: str, folder: Path, vectors: Callable[[], tuple[np.ndarray, np.ndarray]]) -> ScopeModel:
+        """The model fitted on what `key` names (the texts and the embedder), from the data dir
+        when it was fitted before: fitting (and importing scikit-learn for it), and even fetching
+        the vectors of every knowledge question, cost every CLI command time otherwise."""
+        path = folder / f"scope-{key}.npz"
         try:
             with np.load(path) as saved:
                 model = cls.__new__(cls)
@@ -40,6 +40,7 @@ class ScopeModel:
                 return model
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # none yet, or half written
             pass
+        inside, outside = vectors()
         model = cls(inside, outside)
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("scope-*.npz"):

@@ -17,7 +17,8 @@ from copilot.actions import ActionStore, AuditLog
 from copilot.db import engine_for
 from copilot.embeddings import Embedder, make_embedder
 from copilot.errors import InvalidInput
-from copilot.files import write_bytes_atomically
+from copilot import lexical
+from copilot.files import code_fingerprint, write_bytes_atomically
 from copilot.knowledge.catalog import Catalog, content_hash
 from copilot.knowledge.ingest import IngestReport, Indexer, Progress, expand_paths
 from copilot.knowledge.items import ItemStore, KnowledgeItem, listing, overlay
@@ -266,7 +267,7 @@ class Copilot:
         words = self.pack.domain_words()
         add_domain_words(words)
         texts = self.pack.question_texts()
-        key = content_hash("\n".join([lexicon_version(), Speller.VERSION, *texts]))[:20]
+        key = content_hash("\n".join([lexicon_version(), code_fingerprint(lexical), *texts]))[:20]
         path = self.settings.data_dir / "cache" / f"speller-{key}.pickle"
         try:
             return pickle.loads(path.read_bytes())
@@ -312,11 +313,18 @@ class Copilot:
         from copilot.intent import IntentClassifier
         from copilot.scope import ScopeModel
 
-        vectors = self.indexer.embed_cached(self.intent_example_texts())
+        examples = self.intent_example_texts()
+        vectors = self.indexer.embed_cached(examples)
         tasks = np.array([item.task for item in self.pack.intents for _ in item.examples])
-        inside = np.vstack([self.indexer.embed_cached(self.scope_texts()), vectors[tasks != "out_of_scope"]])
-        return IntentClassifier(self.pack, vectors, ScopeModel.cached(inside, vectors[tasks == "out_of_scope"],
-                                                                  self.settings.data_dir / "cache"))
+
+        def scope_vectors() -> tuple[np.ndarray, np.ndarray]:
+            inside = np.vstack([self.indexer.embed_cached(self.scope_texts()), vectors[tasks != "out_of_scope"]])
+            return inside, vectors[tasks == "out_of_scope"]
+
+        # The fit depends only on these texts and the model that embeds them.
+        key = content_hash("\n".join([self.embedder.name, *self.pack.question_texts(), "\0",
+                                      *(f"{task}\t{text}" for task, text in zip(tasks, examples))]))[:20]
+        return IntentClassifier(self.pack, vectors, ScopeModel.cached(key, self.settings.data_dir / "cache", scope_vectors))
 
     @cached_property
     def prompts(self) -> Prompts:

@@ -5,6 +5,7 @@ in documents of 50 passages) written straight into the catalog with random unit 
 cached embeddings: embedding 100k passages on this CPU would take hours and says nothing about
 reloading. Then, with one retriever "serving":
 - cold: the first search loads everything (what a worker start costs);
+- cold from the snapshot: the same in a process that finds the index snapshot the first one kept;
 - one document changed (another worker re-ingested it): time of the first search that sees it;
 - one document removed: likewise;
 - the same change with in-place updates switched off (a full reload, as before they existed).
@@ -101,6 +102,11 @@ def run(passages: int, pool: list[str]) -> dict:
     start = time.perf_counter()
     server.retriever.search("会员积分怎么设置", k=5)
     cold = time.perf_counter() - start
+    server.retriever.wait_for_snapshot_file()
+    restarted = Copilot(settings)  # a worker (or CLI command) starting once the snapshot is on disk
+    start = time.perf_counter()
+    restarted.retriever.search("会员积分怎么设置", k=5)
+    cold_from_disk = time.perf_counter() - start
 
     marker = "，本段已改为：冷柜温度超过八度要在三十分钟内报修"
     key = "/bench/doc0.md"
@@ -121,6 +127,7 @@ def run(passages: int, pool: list[str]) -> dict:
         server.retriever.search("会员积分怎么设置", k=5)
         warm.append(time.perf_counter() - start)
     row = {"passages": total, "generated_s": round(built, 1), "cold_load_s": round(cold, 3),
+           "cold_load_from_snapshot_s": round(cold_from_disk, 3),
            "one_document_changed_s": round(changed, 3), "one_document_removed_s": round(removed, 3),
            "full_reload_s": round(reloaded, 3), "applied_in_place": total >= server.settings.incremental_index_min_passages,
            "search_after_ms_p50": round(1000 * float(np.median(warm)), 1)}

@@ -383,6 +383,8 @@ def test_installed_copilot_command_prints_search_json(tmp_path, tiny_pack_dir):
                             env=env, capture_output=True, text=True, timeout=300)
     assert search.returncode == 0, search.stderr
     assert json.loads(search.stdout)["results"][0]["source"] == "docs/巡检.txt"
+    # The command waited for its index snapshot to be written: the next command loads it.
+    assert len(list((tmp_path / "data" / "cache").glob("snapshot-*.pickle"))) == 1
     missing = subprocess.run([str(exe), "search", "x", "--tier", "巨型", "--data-dir", data_dir], cwd=tmp_path,
                              env=env, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "巨型" in missing.stderr

@@ -169,3 +169,24 @@ def test_case_passages_carry_tier_and_region(real_pack):
     assert chunk.meta["region"] == real_pack.rules.region_for_province(case.province)
     assert chunk.meta["tier"] in chunk.text and case.city in chunk.text
 
+
+
+def test_the_next_command_reads_an_edited_pack_file_not_the_cached_one(tmp_path, tiny_pack_dir, make_copilot):
+    """The parsed pack is kept in the data dir for the next process; an edit to any file shows."""
+    import shutil
+
+    import yaml
+
+    pack_dir = tmp_path / "pack"
+    shutil.copytree(tiny_pack_dir, pack_dir)
+    before = make_copilot(knowledge_dir=pack_dir).base_pack
+    cached = list((tmp_path / "data-main" / "cache").glob("pack-*.pickle"))
+    assert len(cached) == 1
+    assert make_copilot(knowledge_dir=pack_dir).base_pack.faqs == before.faqs  # read from the cache
+
+    data = yaml.safe_load((pack_dir / "faqs.yaml").read_text(encoding="utf-8"))
+    data["faqs"][0]["question"] = "改过的标准问：小票纸怎么换？"
+    (pack_dir / "faqs.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    after = make_copilot(knowledge_dir=pack_dir).base_pack
+    assert after.faqs[0].question == "改过的标准问：小票纸怎么换？"
+    assert list((tmp_path / "data-main" / "cache").glob("pack-*.pickle")) != cached

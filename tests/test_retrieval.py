@@ -232,7 +232,9 @@ def test_the_next_process_loads_the_index_snapshot_and_never_serves_a_stale_one(
     import copilot.retrieve as retrieve
 
     question = "小票打印机不出纸怎么办"
-    expected = ids(make_copilot().retriever.search(question, k=3))
+    first = make_copilot().retriever
+    expected = ids(first.search(question, k=3))
+    first.wait_for_snapshot_file()
     snapshots = lambda: sorted((tmp_path / "data-main" / "cache").glob("snapshot-*.pickle"))  # noqa: E731
     assert len(snapshots()) == 1
 
@@ -248,6 +250,7 @@ def test_the_next_process_loads_the_index_snapshot_and_never_serves_a_stale_one(
     make_copilot().indexer.ingest([str(doc)])
     after = make_copilot().retriever
     found = after.search("收银机硬件质保几年", k=3).results
+    after.wait_for_snapshot_file()
     assert found[0].kind == "doc" and "质保两年" in found[0].text
     assert len(snapshots()) == 1  # the old version's file is gone
 
