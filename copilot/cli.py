@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from copilot.errors import CopilotError
-from copilot.models import SearchFilters
+from copilot.models import SearchFilters, SearchResult
 from copilot.settings import Settings
 
 app = typer.Typer(help="Best-practice copilot for SaaS go-to-market teams (销售 / 客户成功 / 客服).",
@@ -31,6 +31,11 @@ err_console = Console(stderr=True, soft_wrap=True)  # messages stay one line: pa
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="COPILOT_DATA_DIR",
                                                  help="Where the index and app data live")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+ServerOpt = Annotated[Optional[str], typer.Option(
+    "--server", envvar="COPILOT_URL", show_default=False,
+    help="Ask a running copilot server (e.g. https://copilot.example.com) instead of the local data dir")]
+ServerKeyOpt = Annotated[Optional[str], typer.Option(
+    "--key", envvar="COPILOT_KEY", show_default=False, help="Your key on that server (from `copilot users add`)")]
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -156,7 +161,8 @@ def search(query: str, k: Annotated[int, typer.Option("--k", min=1, max=100)] = 
            industry: Optional[str] = None, province: Optional[str] = None, region: Optional[str] = None,
            tier: Optional[str] = None,
            audience: Annotated[Optional[list[str]], typer.Option(help="public, internal")] = None,
-           data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+           data_dir: DataDir = None, json_out: JsonFlag = False, server: ServerOpt = None,
+           key: ServerKeyOpt = None) -> None:
     """Hybrid search (BM25 + vectors) over the pack and the ingested documents."""
     try:
         filters = SearchFilters(kinds=kind, audiences=audience, industry=industry, province=province,
@@ -164,7 +170,15 @@ def search(query: str, k: Annotated[int, typer.Option("--k", min=1, max=100)] = 
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(
             f"--{str(e['loc'][0]).removesuffix('s')} {e.get('input')!r}: {e['msg']}" for e in exc.errors())) from None
-    found = _copilot(data_dir).retriever.search(query, k=k, filters=filters)
+    if server:
+        if audience:
+            raise typer.BadParameter("a server decides what your key may read", param_hint="--audience")
+        from copilot.remote import Remote
+
+        body = {"query": query, "k": k, **filters.model_dump(exclude={"audiences"}, exclude_none=True)}
+        found = SearchResult.model_validate(Remote(server, key).post("/api/search", body))
+    else:
+        found = _copilot(data_dir).retriever.search(query, k=k, filters=filters)
     if json_out:
         _print_json(found.model_dump())
         return
@@ -178,16 +192,24 @@ def search(query: str, k: Annotated[int, typer.Option("--k", min=1, max=100)] = 
 @handle_errors
 def ask(question: str,
         role: Annotated[str, typer.Option(help="sales | csm | support")] = "support",
-        data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+        data_dir: DataDir = None, json_out: JsonFlag = False, server: ServerOpt = None,
+        key: ServerKeyOpt = None) -> None:
     """Ask a question: answer first, then the explanation and the sources."""
     from rich.markdown import Markdown
 
-    from copilot.pipeline import answer
+    from copilot.models import AskResponse
 
     if role not in ("sales", "csm", "support"):
         raise typer.BadParameter(f"unknown role {role!r}: use sales, csm or support", param_hint="--role")
-    copilot = _copilot(data_dir)
-    response = answer(copilot.deps, question, role, actor=f"cli:{role}")  # type: ignore[arg-type]
+    if server:
+        from copilot.remote import Remote
+
+        response = AskResponse.model_validate(Remote(server, key).post("/api/ask", {"question": question, "role": role}))
+    else:
+        from copilot.pipeline import answer
+
+        copilot = _copilot(data_dir)
+        response = answer(copilot.deps, question, role, actor=f"cli:{role}")  # type: ignore[arg-type]
     if json_out:
         _print_json(response.model_dump(mode="json"))
         return

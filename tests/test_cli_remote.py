@@ -1,0 +1,68 @@
+"""`copilot search / ask --server URL --key KEY`: the command line of a rep's laptop against the team's
+running copilot, with the person's own key; nothing is loaded or written locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from copilot.api.app import create_app
+from copilot.api.background import ServerThread
+from tests.conftest import build_settings
+
+COPILOT_BIN = Path(sys.executable).with_name("copilot")
+INTERNAL = {"case-apparel-gz", "faq-discount-approval", "pb-renewal", "pb-peer-case"}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tiny_pack_dir) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("remote")
+    app = create_app(build_settings(root, tiny_pack_dir, data_dir=root / "data"))
+    copilot = app.state.copilot
+    keys = {role: copilot.users.add(name, role, by="test")[1] for name, role in (("小客", "support"), ("老管", "admin"))}
+    with ServerThread(app) as server:
+        yield {"url": server.url, "keys": keys}
+
+
+def copilot_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    local = {k: v for k, v in os.environ.items() if not k.startswith("COPILOT_")}
+    return subprocess.run([str(COPILOT_BIN), *args, "--data-dir", str(tmp_path / "local-data")],
+                          env={**local, **env}, capture_output=True, text=True, timeout=120)
+
+
+def test_search_and_ask_go_to_the_server_and_nothing_is_loaded_locally(served, tmp_path):
+    found = copilot_cli(tmp_path, "search", "小票打印机不出纸怎么办", "--json", "--server", served["url"],
+                        "--key", served["keys"]["admin"])
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["results"][0]["id"] == "faq-printer"
+
+    asked = copilot_cli(tmp_path, "ask", "小票打印机不出纸怎么办", COPILOT_URL=served["url"],
+                        COPILOT_KEY=served["keys"]["support"])
+    assert asked.returncode == 0, asked.stderr
+    assert "打印" in asked.stdout and "faq-printer" in asked.stdout  # the answer, then its cited source
+    assert not (tmp_path / "local-data").exists()  # no model, index or database on this machine
+
+
+def test_the_server_decides_what_a_key_may_read(served, tmp_path):
+    question = ["search", "八折以下的折扣要谁审批", "--k", "20", "--json", "--server", served["url"]]
+    admin = copilot_cli(tmp_path, *question, "--key", served["keys"]["admin"])
+    support = copilot_cli(tmp_path, *question, "--key", served["keys"]["support"])
+    assert INTERNAL & {r["id"] for r in json.loads(admin.stdout)["results"]}
+    assert not INTERNAL & {r["id"] for r in json.loads(support.stdout)["results"]}
+    widened = copilot_cli(tmp_path, *question, "--key", served["keys"]["support"], "--audience", "internal")
+    assert widened.returncode == 2 and "a server decides what your key may read" in widened.stderr
+
+
+def test_a_wrong_key_or_an_unreachable_server_is_a_clear_error(served, tmp_path):
+    wrong = copilot_cli(tmp_path, "search", "续费", "--server", served["url"], "--key", "cpk_not-a-key")
+    assert wrong.returncode == 2 and "401" in wrong.stderr and "Traceback" not in wrong.stderr
+    down = copilot_cli(tmp_path, "ask", "续费", "--server", "http://127.0.0.1:9", "--key", "x")
+    assert down.returncode == 2 and "cannot reach the copilot server" in down.stderr
+    assert not (tmp_path / "local-data").exists()
