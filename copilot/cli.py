@@ -438,17 +438,26 @@ def cases_cmd(query: Annotated[Optional[str], typer.Argument(help="Free text abo
               situation: ListOpt = None, products: ListOpt = None,
               k: Annotated[int, typer.Option("--k", min=1, max=20)] = 5,
               audience: Annotated[Optional[list[str]], typer.Option(help="Only cases for these audiences (default: all)")] = None,
-              data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+              data_dir: DataDir = None, json_out: JsonFlag = False, server: ServerOpt = None,
+              key: ServerKeyOpt = None) -> None:
     """Peer cases for a prospect: same industry, place and size first, with why and the value to expect."""
     from copilot.models import Customer
-    from copilot.workflows.cases import CaseSearchRequest, find_cases
+    from copilot.workflows.cases import CaseSearchRequest, CaseSearchResult, find_cases
 
     profile = None
     if any((industry, city, province, fee is not None, tier, situation, products)):
         profile = _model(Customer, industry=industry, city=city, province=province, annual_fee=fee, tier=tier,
                          situation=_split(situation), products=_split(products))
     request = _model(CaseSearchRequest, query=query, profile=profile, k=k)
-    found = find_cases(_copilot(data_dir), request, audience or None)
+    if server:
+        if audience:
+            raise typer.BadParameter("a server decides what your key may read", param_hint="--audience")
+        from copilot.remote import Remote
+
+        found = CaseSearchResult.model_validate(
+            Remote(server, key).post("/api/cases/search", request.model_dump(mode="json", exclude_none=True)))
+    else:
+        found = find_cases(_copilot(data_dir), request, audience or None)
     if json_out:
         _print_json(found.model_dump(mode="json"))
         return
@@ -477,11 +486,12 @@ def plan_cmd(name: Annotated[str, typer.Option(help="Customer name")],
                  help="Key person as 'name,title,我方|客户方' (side defaults to 客户方); repeat")] = None,
              signing_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (default: today)")] = None,
              markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown export as plain text")] = False,
-             data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+             data_dir: DataDir = None, json_out: JsonFlag = False, server: ServerOpt = None,
+             key: ServerKeyOpt = None) -> None:
     """Draft a joint success plan: outcome, first value, dated milestones, quick wins, owners, cadence."""
     from rich.markdown import Markdown
 
-    from copilot.workflows.plans import PlanCustomer, draft_plan, render_plan
+    from copilot.workflows.plans import PlanCustomer, SuccessPlan, draft_plan, render_plan
 
     people = []
     for given in person or []:
@@ -490,9 +500,15 @@ def plan_cmd(name: Annotated[str, typer.Option(help="Customer name")],
                        "side": parts[2] if len(parts) > 2 and parts[2] else "客户方"})
     customer = _model(PlanCustomer, name=name, industry=industry, city=city, annual_fee=fee, tier=tier,
                       products=_split(products), goals=_split(goals), key_people=people, signing_date=signing_date)
-    copilot = _copilot(data_dir)
-    plan = draft_plan(copilot, customer)
-    text = render_plan(copilot.prompts, plan)
+    if server:
+        from copilot.remote import Remote
+
+        drafted = Remote(server, key).post("/api/plans", {"customer": customer.model_dump(mode="json")})
+        plan, text = SuccessPlan.model_validate(drafted["plan"]), str(drafted["markdown"])
+    else:
+        copilot = _copilot(data_dir)
+        plan = draft_plan(copilot, customer)
+        text = render_plan(copilot.prompts, plan)
     if json_out:
         _print_json({"plan": plan.model_dump(mode="json"), "markdown": text})
     elif markdown:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 
 from copilot.api.app import create_app
 from copilot.api.background import ServerThread
-from tests.conftest import build_settings
+from tests.conftest import PACK_DIR, build_settings
 
 COPILOT_BIN = Path(sys.executable).with_name("copilot")
 INTERNAL = {"case-apparel-gz", "faq-discount-approval", "pb-renewal", "pb-peer-case"}
@@ -24,9 +25,12 @@ INTERNAL = {"case-apparel-gz", "faq-discount-approval", "pb-renewal", "pb-peer-c
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_pack_dir) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("remote")
-    app = create_app(build_settings(root, tiny_pack_dir, data_dir=root / "data"))
+    knowledge = shutil.copytree(tiny_pack_dir, root / "knowledge")
+    shutil.copy(PACK_DIR / "plan_templates.yaml", knowledge)  # success plans need the tiers' templates
+    app = create_app(build_settings(root, knowledge, data_dir=root / "data"))
     copilot = app.state.copilot
-    keys = {role: copilot.users.add(name, role, by="test")[1] for name, role in (("小客", "support"), ("老管", "admin"))}
+    keys = {role: copilot.users.add(name, role, by="test")[1]
+            for name, role in (("小客", "support"), ("小销", "sales"), ("小成", "csm"), ("老管", "admin"))}
     with ServerThread(app) as server:
         yield {"url": server.url, "keys": keys}
 
@@ -65,4 +69,18 @@ def test_a_wrong_key_or_an_unreachable_server_is_a_clear_error(served, tmp_path)
     assert wrong.returncode == 2 and "401" in wrong.stderr and "Traceback" not in wrong.stderr
     down = copilot_cli(tmp_path, "ask", "续费", "--server", "http://127.0.0.1:9", "--key", "x")
     assert down.returncode == 2 and "cannot reach the copilot server" in down.stderr
+    assert not (tmp_path / "local-data").exists()
+
+
+def test_peer_cases_and_a_success_plan_from_the_server(served, tmp_path):
+    cases = copilot_cli(tmp_path, "cases", "杭州的烘焙店，年费5万", "--json", "--server", served["url"],
+                        "--key", served["keys"]["sales"])
+    assert cases.returncode == 0, cases.stderr
+    matches = json.loads(cases.stdout)["matches"]
+    assert matches and matches[0]["case"]["industry"] == "烘焙" and matches[0]["why"]
+
+    plan = copilot_cli(tmp_path, "plan", "--name", "康民大药房", "--industry", "药店", "--tier", "中型", "--markdown",
+                       COPILOT_URL=served["url"], COPILOT_KEY=served["keys"]["csm"])
+    assert plan.returncode == 0, plan.stderr
+    assert "康民大药房" in plan.stdout and "里程碑" in plan.stdout
     assert not (tmp_path / "local-data").exists()
