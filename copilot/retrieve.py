@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +54,7 @@ INCREMENTAL_MIN_PASSAGES = 2_000
 # A snapshot built from the catalog is kept on disk, keyed by the catalog's version and the code
 # of what it holds, so that the next process (a CLI command, another worker, a restart) loads it
 # instead of building the keyword indexes again.
+ABANDONED_WRITE_S = 3600
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,12 @@ class HybridRetriever:
                     stale.unlink(missing_ok=True)
         except OSError as exc:  # a read-only or full disk costs the next process a rebuild, nothing more
             log.warning("could not keep the index snapshot %s: %s", path, exc)
+        # What a process killed while writing left behind (hundreds of MB at scale); another process's
+        # write in progress is younger than this.
+        for leftover in path.parent.glob(".snapshot-*.tmp"):
+            with suppress(OSError):
+                if time.time() - leftover.stat().st_mtime > ABANDONED_WRITE_S:
+                    leftover.unlink()
 
     def _build(self, version: str) -> _Snapshot:
         # Hashes before passages: a document written in between is seen as changed next time.

@@ -3,6 +3,7 @@ deployment mode must keep (embedded Chroma, a `chroma run` server, Postgres for 
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -255,7 +256,15 @@ def test_the_next_process_loads_the_index_snapshot_and_never_serves_a_stale_one(
     assert len(snapshots()) == 1  # the old version's file is gone
 
     snapshots()[0].write_bytes(b"not a snapshot")  # a torn or foreign file is rebuilt, never fatal
-    assert ids(make_copilot().retriever.search(question, k=3)) == ids(after.search(question, k=3))
+    cache = snapshots()[0].parent
+    abandoned, writing = cache / ".snapshot-x.pickle.1.tmp", cache / ".snapshot-y.pickle.2.tmp"
+    for leftover in (abandoned, writing):
+        leftover.write_bytes(b"half a snapshot")
+    os.utime(abandoned, (time.time() - 7200, time.time() - 7200))  # a process killed while writing, long ago
+    rebuilt = make_copilot().retriever
+    assert ids(rebuilt.search(question, k=3)) == ids(after.search(question, k=3))
+    rebuilt.wait_for_snapshot_file()
+    assert not abandoned.exists() and writing.exists()  # another process's write in progress is left alone
 
 
 def test_passages_added_to_a_loaded_index_score_as_if_indexed():
