@@ -540,11 +540,21 @@ def _print_action(action, json_out: bool) -> None:
 def actions_list(status: Annotated[Optional[str], typer.Option(
                      help="proposed | approved | rejected | executing | executed | failed")] = None,
                  limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-                 data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
-    """Stored actions, newest first; the id column is what `actions confirm` takes (--json: full ids)."""
+                 data_dir: DataDir = None, json_out: JsonFlag = False, server: ServerOpt = None,
+                 key: ServerKeyOpt = None) -> None:
+    """Stored actions, newest first; the id column is what `actions confirm` takes (--json: full ids).
+    With --server: the actions that key may confirm or has proposed there."""
     from rich.table import Column
 
-    records = _copilot(data_dir).action_runner.records(status=status, limit=limit)
+    from copilot.models import ActionRecord
+
+    if server:
+        from copilot.remote import Remote
+
+        listed = Remote(server, key).get("/api/actions", {"status": status, "limit": limit})
+        records = [ActionRecord.model_validate(r) for r in listed]
+    else:
+        records = _copilot(data_dir).action_runner.records(status=status, limit=limit)
     if json_out:
         _print_json([r.model_dump(mode="json") for r in records])
         return
@@ -612,13 +622,22 @@ def _decider(copilot, key: str | None, as_role: str | None) -> tuple[str, str]:
 def actions_confirm(action_id: Annotated[str, typer.Argument(help=ID_HELP)],
                     approve: Annotated[Optional[bool], typer.Option("--approve/--reject", help="The decision")] = None,
                     comment: Optional[str] = None, key: KeyOpt = None, as_role: AsRole = None,
-                    data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+                    data_dir: DataDir = None, json_out: JsonFlag = False, server: ServerOpt = None) -> None:
     """Approve (and execute) or reject a proposed action, as the person whose key is given."""
-    from copilot.models import Decision
+    from copilot.models import ActionDetail, Decision
 
     if approve is None:
         raise typer.BadParameter("say --approve or --reject")
     decision = Decision(decision="approve" if approve else "reject", comment=comment)
+    if server:
+        if as_role:
+            raise typer.BadParameter("on a server you confirm in your key's own role", param_hint="--as-role")
+        from copilot.remote import Remote
+
+        remote = Remote(server, key)
+        path = f"/api/actions/{remote.action_id(action_id)}/confirm"
+        _print_action(ActionDetail.model_validate(remote.post(path, decision.model_dump(mode="json"))), json_out)
+        return
     copilot = _copilot(data_dir)
     actor, role = _decider(copilot, key, as_role)
     _print_action(copilot.action_runner.confirm(copilot.actions.resolve_id(action_id), decision, actor, role), json_out)

@@ -22,11 +22,28 @@ class Remote:
         self.timeout_s = timeout_s
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._call("POST", path, json=body)
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._call("GET", path, params={k: v for k, v in (params or {}).items() if v is not None})
+
+    def action_id(self, prefix: str) -> str:
+        """The full id of the one action visible to this key whose id starts with `prefix` (as `actions list`
+        shows them: the first characters)."""
+        prefix = prefix.strip()
+        ids = sorted({a["id"] for a in self.get("/api/actions", {"limit": 1000}) if a["id"].startswith(prefix)})
+        if prefix and (prefix in ids or len(ids) == 1):
+            return prefix if prefix in ids else ids[0]
+        if not prefix or not ids:
+            raise RemoteError(f"No action {prefix!r} among those this key may see on {self.url}")
+        raise RemoteError(f"{prefix!r} is the start of several action ids: {', '.join(ids[:5])}; give more characters")
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
         try:
-            response = httpx.post(self.url + path, json=body, headers=headers, timeout=self.timeout_s)
+            response = httpx.request(method, self.url + path, headers=headers, timeout=self.timeout_s, **kwargs)
         except httpx.HTTPError as exc:
             raise RemoteError(f"{self.url}: cannot reach the copilot server ({exc.__class__.__name__}: {exc})") from None
         if response.status_code >= 400:

@@ -84,3 +84,26 @@ def test_peer_cases_and_a_success_plan_from_the_server(served, tmp_path):
     assert plan.returncode == 0, plan.stderr
     assert "康民大药房" in plan.stdout and "里程碑" in plan.stdout
     assert not (tmp_path / "local-data").exists()
+
+
+def test_a_proposed_action_is_listed_and_confirmed_from_the_command_line(served, tmp_path):
+    """A rep's `ask` proposes an escalation on the server; the person allowed to confirm it lists and
+    approves it from their own command line, by the short id the list shows, and it runs there."""
+    asked = copilot_cli(tmp_path, "ask", "我们是大客户，所有门店都无法收银了，紧急！", "--json",
+                        "--server", served["url"], "--key", served["keys"]["support"])
+    assert asked.returncode == 0, asked.stderr
+    proposed = json.loads(asked.stdout)["actions"]
+    assert proposed, "an urgent key-account outage should propose an escalation"
+    action_id = proposed[0]["id"]
+
+    admin = {"COPILOT_URL": served["url"], "COPILOT_KEY": served["keys"]["admin"]}
+    listed = copilot_cli(tmp_path, "actions", "list", "--status", "proposed", **admin)
+    assert listed.returncode == 0, listed.stderr
+    short = next(word for word in listed.stdout.split() if action_id.startswith(word) and len(word) >= 8)
+    confirmed = copilot_cli(tmp_path, "actions", "confirm", short, "--approve", "--json", **admin)
+    assert confirmed.returncode == 0, confirmed.stderr
+    detail = json.loads(confirmed.stdout)
+    assert detail["id"] == action_id and detail["decided_by"] == "老管" and detail["status"] in ("executed", "failed")
+    again = copilot_cli(tmp_path, "actions", "confirm", short, "--approve", **admin)
+    assert again.returncode == 2 and "409" in again.stderr  # decided once, by a person, on the record
+    assert not (tmp_path / "local-data").exists()
