@@ -586,10 +586,18 @@ def _short_ids(ids: list[str], minimum: int = 8) -> dict[str, str]:
 @actions_app.command("show")
 @handle_errors
 def actions_show(action_id: Annotated[str, typer.Argument(help=ID_HELP)], data_dir: DataDir = None,
-                 json_out: JsonFlag = False) -> None:
+                 json_out: JsonFlag = False, server: ServerOpt = None, key: ServerKeyOpt = None) -> None:
     """One action and its audit history."""
-    copilot = _copilot(data_dir)
-    detail = copilot.action_runner.detail(copilot.actions.resolve_id(action_id))
+    from copilot.models import ActionDetail
+
+    if server:
+        from copilot.remote import Remote
+
+        remote = Remote(server, key)
+        detail = ActionDetail.model_validate(remote.get(f"/api/actions/{remote.action_id(action_id)}"))
+    else:
+        copilot = _copilot(data_dir)
+        detail = copilot.action_runner.detail(copilot.actions.resolve_id(action_id))
     _print_action(detail, json_out)
     if not json_out:
         for entry in detail.history:
@@ -646,8 +654,19 @@ def actions_confirm(action_id: Annotated[str, typer.Argument(help=ID_HELP)],
 @actions_app.command("retry")
 @handle_errors
 def actions_retry(action_id: Annotated[str, typer.Argument(help=ID_HELP)], key: KeyOpt = None,
-                  as_role: AsRole = None, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+                  as_role: AsRole = None, data_dir: DataDir = None, json_out: JsonFlag = False,
+                  server: ServerOpt = None) -> None:
     """Run an approved action again after a failure or an interrupted run."""
+    if server:
+        if as_role:
+            raise typer.BadParameter("on a server you retry in your key's own role", param_hint="--as-role")
+        from copilot.models import ActionDetail
+        from copilot.remote import Remote
+
+        remote = Remote(server, key)
+        _print_action(ActionDetail.model_validate(remote.post(f"/api/actions/{remote.action_id(action_id)}/retry", {})),
+                      json_out)
+        return
     copilot = _copilot(data_dir)
     actor, role = _decider(copilot, key, as_role)
     _print_action(copilot.action_runner.retry(copilot.actions.resolve_id(action_id), actor, role), json_out)

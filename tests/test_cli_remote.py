@@ -103,7 +103,12 @@ def test_a_proposed_action_is_listed_and_confirmed_from_the_command_line(served,
     confirmed = copilot_cli(tmp_path, "actions", "confirm", short, "--approve", "--json", **admin)
     assert confirmed.returncode == 0, confirmed.stderr
     detail = json.loads(confirmed.stdout)
-    assert detail["id"] == action_id and detail["decided_by"] == "老管" and detail["status"] in ("executed", "failed")
+    assert detail["id"] == action_id and detail["decided_by"] == "老管" and detail["status"] == "executed"
     again = copilot_cli(tmp_path, "actions", "confirm", short, "--approve", **admin)
     assert again.returncode == 2 and "409" in again.stderr  # decided once, by a person, on the record
+    retried = copilot_cli(tmp_path, "actions", "retry", short, **admin)
+    assert retried.returncode == 2 and "409" in retried.stderr  # it ran: nothing to retry
+    shown = copilot_cli(tmp_path, "actions", "show", short, **admin)
+    assert shown.returncode == 0 and action_id in shown.stdout
+    assert "proposed" in shown.stdout and "老管" in shown.stdout  # its history: proposed, then decided by whom
     assert not (tmp_path / "local-data").exists()
