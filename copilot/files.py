@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import pickle
 import tempfile
+import time
+from contextlib import suppress
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# A temporary file older than this was left by a process killed while writing (hundreds of MB for an
+# index snapshot at scale); another process's write in progress is younger.
+ABANDONED_WRITE_S = 3600
 
 
 def write_bytes_atomically(path: Path, content: bytes) -> None:
@@ -31,3 +43,33 @@ def code_fingerprint(*modules: ModuleType) -> str:
     for module in modules:
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
+
+
+def read_pickle(path: Path, kind: type[T]) -> T | None:
+    """The `kind` object kept at `path`, or None when there is none yet. A cache: a torn, foreign or
+    outdated file is reported and built again by the caller, never fatal."""
+    try:
+        value = pickle.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        log.warning("ignoring %s: %s", path, exc)
+        return None
+    return value if isinstance(value, kind) else None
+
+
+def keep_pickle(path: Path, value: object) -> None:
+    """Keep `value` at `path` (named `<what>-<key>.pickle`) in place of the other keys' files of the same
+    kind. A read-only or full disk costs the next process a rebuild, nothing more."""
+    what = path.name.split("-", 1)[0]
+    try:
+        write_bytes_atomically(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        for stale in path.parent.glob(f"{what}-*.pickle"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not keep %s: %s", path, exc)
+    for leftover in path.parent.glob(f".{what}-*.tmp"):
+        with suppress(OSError):
+            if time.time() - leftover.stat().st_mtime > ABANDONED_WRITE_S:
+                leftover.unlink()

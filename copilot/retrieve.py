@@ -5,13 +5,10 @@ scores; metadata filters; also a LangChain `BaseRetriever`."""
 from __future__ import annotations
 
 import hashlib
-import logging
-import pickle
 import sys
 import threading
 import time
 from collections import Counter
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +18,7 @@ import numpy as np
 
 from copilot.embeddings import Embedder
 from copilot import lexical, models
-from copilot.files import code_fingerprint, write_bytes_atomically
+from copilot.files import code_fingerprint, keep_pickle, read_pickle
 from copilot.knowledge.catalog import Catalog, embedding_key
 from copilot.lexical import LexicalIndex, QueryExpander, Speller, bigrams, tokenize
 from copilot.models import Chunk, Evidence, SearchFilters, SearchResult
@@ -29,7 +26,6 @@ from copilot.normalize import normalize
 from copilot.rerank import Reranker, rerank_fused
 from copilot.vectorstore import VectorStore
 
-log = logging.getLogger(__name__)
 
 _FILTER_FIELDS = ("industry", "province", "region", "tier")
 # English questions lean more on the multilingual embedding: their keyword side only has the
@@ -54,7 +50,6 @@ INCREMENTAL_MIN_PASSAGES = 2_000
 # A snapshot built from the catalog is kept on disk, keyed by the catalog's version and the code
 # of what it holds, so that the next process (a CLI command, another worker, a restart) loads it
 # instead of building the keyword indexes again.
-ABANDONED_WRITE_S = 3600
 
 
 @dataclass(frozen=True)
@@ -154,18 +149,15 @@ class HybridRetriever:
 
     def _load(self, version: str) -> _Snapshot:
         path = self._snapshot_path(version)
-        if path is not None and path.exists():
-            try:
-                snap = pickle.loads(path.read_bytes())
-                if isinstance(snap, _Snapshot) and snap.version == version:
-                    return snap
-            except Exception as exc:  # a cache: a truncated or foreign file is rebuilt, never fatal
-                log.warning("ignoring the index snapshot %s: %s", path, exc)
+        if path is not None:
+            kept = read_pickle(path, _Snapshot)
+            if kept is not None and kept.version == version:
+                return kept
         snap = self._build(version)
         if path is not None:
             # Written beside the search that built it: at 100k passages the file is hundreds of MB.
             # Not a daemon thread: a CLI command waits for it at exit, so the next one finds it.
-            self._saving = threading.Thread(target=self._save, args=(path, snap), name="index-snapshot")
+            self._saving = threading.Thread(target=keep_pickle, args=(path, snap), name="index-snapshot")
             self._saving.start()
         return snap
 
@@ -181,23 +173,6 @@ class HybridRetriever:
         key = hashlib.sha256("\n".join([code, version, self.embedder.name,
                                          str(self.exact_max_vectors)]).encode()).hexdigest()[:20]
         return self.snapshot_dir / f"snapshot-{key}.pickle"
-
-    @staticmethod
-    def _save(path: Path, snap: _Snapshot) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomically(path, pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL))
-            for stale in path.parent.glob("snapshot-*.pickle"):
-                if stale != path:
-                    stale.unlink(missing_ok=True)
-        except OSError as exc:  # a read-only or full disk costs the next process a rebuild, nothing more
-            log.warning("could not keep the index snapshot %s: %s", path, exc)
-        # What a process killed while writing left behind (hundreds of MB at scale); another process's
-        # write in progress is younger than this.
-        for leftover in path.parent.glob(".snapshot-*.tmp"):
-            with suppress(OSError):
-                if time.time() - leftover.stat().st_mtime > ABANDONED_WRITE_S:
-                    leftover.unlink()
 
     def _build(self, version: str) -> _Snapshot:
         # Hashes before passages: a document written in between is seen as changed next time.

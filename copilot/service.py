@@ -3,7 +3,6 @@ pipeline stages. Built once per process (CLI command or API app); heavy parts lo
 
 from __future__ import annotations
 
-import pickle
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,7 +17,7 @@ from copilot.db import engine_for
 from copilot.embeddings import Embedder, make_embedder
 from copilot.errors import InvalidInput
 from copilot import lexical
-from copilot.files import code_fingerprint, write_bytes_atomically
+from copilot.files import code_fingerprint, keep_pickle, read_pickle
 from copilot.knowledge.catalog import Catalog, content_hash
 from copilot.knowledge.ingest import IngestReport, Indexer, Progress, expand_paths
 from copilot.knowledge.items import ItemStore, KnowledgeItem, listing, overlay
@@ -269,15 +268,10 @@ class Copilot:
         texts = self.pack.question_texts()
         key = content_hash("\n".join([lexicon_version(), code_fingerprint(lexical), *texts]))[:20]
         path = self.settings.data_dir / "cache" / f"speller-{key}.pickle"
-        try:
-            return pickle.loads(path.read_bytes())
-        except (OSError, pickle.UnpicklingError, AttributeError, EOFError):
-            pass
-        speller = Speller(vocabulary(texts, words))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob("speller-*.pickle"):
-            stale.unlink(missing_ok=True)
-        write_bytes_atomically(path, pickle.dumps(speller))
+        speller = read_pickle(path, Speller)
+        if speller is None:
+            speller = Speller(vocabulary(texts, words))
+            keep_pickle(path, speller)
         return speller
 
     @cached_property

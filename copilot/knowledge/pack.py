@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from copilot import models, rules
-from copilot.files import code_fingerprint, write_bytes_atomically
+from copilot.files import code_fingerprint, keep_pickle, read_pickle
 from copilot.knowledge import pack_models, schema
 from copilot.knowledge.pack_models import Gazetteer, Glossary, PlanTemplates, Vendor
 from copilot.knowledge.schema import Case, Faq, IntentExample, Playbook
@@ -125,24 +124,13 @@ def load_pack_cached(knowledge_dir: Path, cache_dir: Path) -> Pack:
         path = knowledge_dir / name
         digest.update(name.encode() + (path.read_bytes() if path.exists() else b"\0missing"))
     path = cache_dir / f"pack-{digest.hexdigest()[:20]}.pickle"
-    try:
-        pack = pickle.loads(path.read_bytes())
-        if isinstance(pack, Pack):
-            for issue in pack.issues:
-                log.warning("knowledge pack: %s", issue)
-            return pack
-    except FileNotFoundError:
-        pass
-    except Exception as exc:  # a cache: a torn or foreign file is rebuilt, never fatal
-        log.warning("ignoring the cached pack %s: %s", path, exc)
-    pack = load_pack(knowledge_dir)
-    try:
-        write_bytes_atomically(path, pickle.dumps(pack, protocol=pickle.HIGHEST_PROTOCOL))
-        for stale in cache_dir.glob("pack-*.pickle"):
-            if stale != path:
-                stale.unlink(missing_ok=True)
-    except OSError as exc:
-        log.warning("could not keep the parsed pack in %s: %s", cache_dir, exc)
+    pack = read_pickle(path, Pack)
+    if pack is None:
+        pack = load_pack(knowledge_dir)
+        keep_pickle(path, pack)
+    else:
+        for issue in pack.issues:  # reported as when the files are read
+            log.warning("knowledge pack: %s", issue)
     return pack
 
 
