@@ -256,7 +256,8 @@ class Copilot:
     def indexer(self) -> Indexer:
         self.speller  # documents are tokenized with the domain words
         return Indexer(self.catalog, self.embedder, self.store, self.settings.knowledge_dir / "embeddings",
-                       batch_size=self.settings.embedding_batch_size)
+                       batch_size=self.settings.embedding_batch_size,
+                       exact_max_vectors=self.settings.exact_search_max_vectors)
 
     @cached_property
     def speller(self) -> Speller:

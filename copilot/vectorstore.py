@@ -89,6 +89,12 @@ class VectorStore:
         if ids:
             self._collection.delete(ids=ids)
 
+    def is_empty(self) -> bool:
+        """Whether the store holds no vectors; an embedded store never created is not opened."""
+        if self._settings.vector_store != "chroma-http" and not (self._settings.data_dir / "chroma").exists():
+            return True
+        return self.count() == 0
+
     def count(self) -> int:
         return self._collection.count()
 

@@ -112,6 +112,8 @@ def test_reimport_replaces_changed_rows_removes_gone_ones_and_embeds_only_the_ch
     copilot = make_copilot("cli", data_dir=tmp_path / "cli-data", **database)
     points = next(i for i in copilot.knowledge_items() if i.kind == "faq" and i.item.question == "会员积分怎么兑换药品？")
     assert "50 积分" in points.item.answer
+    served = copilot.retriever.search("积分怎么兑换药品", k=3).results  # the edited row's passage, rewritten
+    assert "50 积分" in served[0].text and not any("100 积分" in e.text for e in served)
     assert not [i for i in copilot.knowledge_items() if "调价" in getattr(i.item, "question", "")]
     hits = copilot.retriever.search("门店调价审批", k=10).results
     assert all("调价" not in e.title for e in hits)

@@ -23,9 +23,36 @@ MOJIBAKE = "客户成功经理负责续费".encode("utf-8").decode("latin-1")
     (MOJIBAKE, "客户成功经理负责续费"),
     ("  续费\t\u3000率  \r\n\r\n\r\n\r\n第二段  ", "续费 率\n\n第二段"),
     ("ＳａａＳ１２３", "SaaS123"),                               # full-width letters and digits
+    ("“会员日”活动 &amp; 积分", '"会员日"活动 & 积分'),              # curly quotes, an HTML entity
+    ("ﬁle…\x1b[31m红色\x1b[0m", "file...红色"),                    # a ligature, terminal colours
 ])
 def test_normalize_cleans_script_notes_and_noise(raw, expected):
     assert normalize(raw) == expected
+
+
+def _corpus_lines() -> list[str]:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = [*(root / "knowledge").glob("*.yaml"), *(root / "evals").rglob("*.jsonl"), *(root / "evals").rglob("*.yaml")]
+    if SEEDS_DIR:
+        files += [p for p in SEEDS_DIR.rglob("*") if p.suffix in {".md", ".txt"}]
+    return [line for path in files for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+
+
+def test_skipping_ftfy_for_plain_text_changes_nothing(monkeypatch):
+    """normalize() leaves ftfy out for text it could not change; on every line of the knowledge,
+    the evals and the seeds the result is what ftfy would have given."""
+    import re
+
+    from copilot import normalize as module
+
+    lines = _corpus_lines()
+    skipped = [line for line in lines if module._FTFY_INERT.fullmatch(line)]
+    assert len(lines) > 1000 and len(skipped) > len(lines) // 3  # the fast path is taken for real
+    fast = [normalize(line) for line in lines]
+    monkeypatch.setattr(module, "_FTFY_INERT", re.compile("(?!)"))  # ftfy for every line
+    assert fast == [normalize(line) for line in lines]
 
 
 def test_normalize_is_idempotent():

@@ -39,6 +39,13 @@ def ids(result) -> list[str]:
     return [e.id for e in result.results]
 
 
+def assert_store_in_step(copilot) -> None:
+    """The vector store holds exactly the catalog's vectors once the knowledge is past exact
+    search (then the store answers), and none before (nothing asks it, see Indexer)."""
+    total = copilot.catalog.vector_count()
+    assert copilot.store.count() == (total if total > copilot.settings.exact_search_max_vectors else 0)
+
+
 # Filters ----------------------------------------------------------------------------------------
 def test_unfiltered_search_ranks_the_answering_item_first(indexed):
     assert ids(indexed.retriever.search("小票打印机不出纸怎么办", k=3))[0] == "faq-printer"
@@ -130,7 +137,7 @@ class TestDeploymentContract:
         for weight in (None, 0.0, 1.0):
             found = copilot.retriever.search("小票打印机不出纸", k=3, dense_weight=weight)
             assert ids(found)[0] == "faq-printer", (weight, ids(found))
-        assert copilot.store.count() == copilot.catalog.vector_count()
+        assert_store_in_step(copilot)
         assert copilot.catalog.chunk_count() == PACK_SIZE
         if "database_url" in deployment:
             assert copilot.engine.dialect.name == "postgresql"
@@ -154,7 +161,7 @@ class TestDeploymentContract:
         assert (sorted(report.unchanged), report.embedded, report.chunks) == (
             ["pack:cases", "pack:faqs", "pack:playbooks"], 0, 0)
         assert ids(again.retriever.search("会员积分什么时候过期", k=3)) == before
-        assert again.store.count() == again.catalog.vector_count()
+        assert_store_in_step(again)
 
     def test_document_lifecycle_is_seen_by_every_worker(self, tmp_path, make_copilot, deployment):
         worker_a, worker_b = make_copilot(**deployment), make_copilot(**deployment)
@@ -182,7 +189,7 @@ class TestDeploymentContract:
         assert worker_a.indexer.ingest([str(folder)]).removed == [str(doc.resolve())]
         settle()
         assert all(e.kind != "doc" for e in worker_b.retriever.search("收银机硬件质保几年", k=20).results)
-        assert worker_b.store.count() == worker_b.catalog.vector_count()
+        assert_store_in_step(worker_b)
         assert worker_b.catalog.chunk_count() == PACK_SIZE
 
 
@@ -320,3 +327,45 @@ def test_words_can_be_added_while_other_threads_search():
         thread.join()
     assert errors == []
     assert "测试词7号" in tokenize("请问测试词7号怎么用")
+
+
+def test_the_vector_store_is_filled_when_the_knowledge_outgrows_exact_search(tmp_path, make_copilot):
+    """Below the exact-search size nothing is written to Chroma (an import runs at the encoder's
+    pace); the change that passes it fills Chroma with every vector, and Chroma then answers."""
+    small = make_copilot()
+    assert small.retriever.search("小票打印机不出纸", k=1).results[0].id == "faq-printer"
+    assert small.store.is_empty() and not (small.settings.data_dir / "chroma").exists()
+    pack_vectors = small.catalog.vector_count()
+
+    # The same data dir, now configured to leave exact search below what one more document brings.
+    grown = make_copilot(exact_search_max_vectors=pack_vectors)
+    doc = tmp_path / "质保.txt"
+    doc.write_text("质保政策\n收银机硬件质保两年，人为损坏不在质保范围内。\n", encoding="utf-8")
+    grown.indexer.ingest([str(doc)])
+    assert grown.store.count() == grown.catalog.vector_count() > pack_vectors
+    hits = [i for i, _ in grown.store.query(grown.retriever.embed_query("收银机硬件质保几年"), 3, None)]
+    assert any(i.startswith("doc-") for i in hits)  # the new document's passages are in Chroma
+    top = grown.retriever.search("收银机硬件质保几年", k=1, dense_weight=1.0).results[0]
+    assert top.source == str(doc)
+
+    # From then on every change reaches the store, removals included.
+    doc.unlink()
+    grown.indexer.remove_documents([str(doc.resolve())])
+    assert grown.store.count() == grown.catalog.vector_count() == pack_vectors
+
+
+def test_a_data_dir_indexed_before_deferral_keeps_its_store_in_step(tmp_path, make_copilot):
+    """A store filled by an earlier version is kept up to date, not frozen half-stale."""
+    from copilot.knowledge.ingest import STORE_STATE
+    import sqlalchemy as sa
+    from copilot import db
+
+    old = make_copilot(exact_search_max_vectors=0)
+    old.retriever
+    with old.catalog.engine.begin() as conn:  # as an earlier version left it: no state recorded
+        conn.execute(sa.delete(db.state).where(db.state.c.key == STORE_STATE))
+    now = make_copilot()
+    doc = tmp_path / "排班.md"
+    doc.write_text("# 门店排班\n\n周末排班要提前一周发布，临时调班需店长同意。\n", encoding="utf-8")
+    now.indexer.ingest([str(doc)])
+    assert now.store.count() == now.catalog.vector_count()

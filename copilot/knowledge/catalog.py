@@ -6,6 +6,7 @@ The catalog is the source of truth; Chroma and the BM25 index are rebuilt from i
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -91,20 +92,26 @@ class Catalog:
 
     def replace_document(self, key: str, source: str, kind: str, title: str, doc_hash: str,
                          chunks: list[Chunk], tokens: list[list[str]], texts: list[list[str]]) -> None:
-        """Swap a document's chunks in one transaction, so readers never see half a document."""
+        """Swap a document's chunks in one transaction, so readers never see half a document.
+        Rows that hold the same as before are left alone: one edited row of a 10,000-row sheet
+        rewrites one row, not 10,000."""
         now = datetime.now(timezone.utc)
+        rows = [{"id": c.id, "doc_key": key, "position": c.position, "kind": c.kind, "source": c.source,
+                 "title": c.title[:500], "context": c.context, "text": c.text, "tokens": " ".join(t),
+                 "meta": c.meta, "vector_texts": v} for c, t, v in zip(chunks, tokens, texts)]
+        for row in rows:
+            row["content_hash"] = _row_hash(row)
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(db.chunks).where(db.chunks.c.doc_key == key))
-            conn.execute(sa.delete(db.documents).where(db.documents.c.key == key))
-            conn.execute(sa.insert(db.documents).values(key=key, source=source, kind=kind, title=title[:500],
-                                                         content_hash=doc_hash, updated_at=now))
-            if chunks:
-                conn.execute(sa.insert(db.chunks), [
-                    {"id": c.id, "doc_key": key, "position": c.position, "kind": c.kind, "source": c.source,
-                     "title": c.title[:500], "context": c.context, "text": c.text, "tokens": " ".join(t),
-                     "content_hash": content_hash(c.indexed_text), "meta": c.meta, "vector_texts": v}
-                    for c, t, v in zip(chunks, tokens, texts)
-                ])
+            held = dict(conn.execute(sa.select(db.chunks.c.id, db.chunks.c.content_hash)
+                                     .where(db.chunks.c.doc_key == key)).all())
+            write = [row for row in rows if held.get(row["id"]) != row["content_hash"]]
+            stale = sorted(held.keys() - {row["id"] for row in rows} | {row["id"] for row in write} & held.keys())
+            for start in range(0, len(stale), 500):
+                conn.execute(sa.delete(db.chunks).where(db.chunks.c.id.in_(stale[start:start + 500])))
+            if write:
+                conn.execute(sa.insert(db.chunks), write)
+            db.upsert(conn, db.documents, {"key": key, "source": source, "kind": kind, "title": title[:500],
+                                           "content_hash": doc_hash, "updated_at": now}, key="key")
             self._bump_version(conn)
 
     def delete_document(self, key: str) -> None:
@@ -159,6 +166,16 @@ class Catalog:
                 found.update({k: np.frombuffer(v, dtype=np.float32) for k, v in rows})
         return found
 
+    def uncached(self, keys: Iterable[str]) -> set[str]:
+        """The keys whose vector is not in the embedding cache (the vectors are not read)."""
+        keys = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                part = keys[start:start + 500]
+                found.update(conn.execute(sa.select(db.embeddings.c.key).where(db.embeddings.c.key.in_(part))).scalars())
+        return set(keys) - found
+
     def store_vectors(self, vectors: dict[str, np.ndarray]) -> None:
         if not vectors:
             return
@@ -179,6 +196,12 @@ class Catalog:
         self.local_changes += 1
         value = datetime.now(timezone.utc).isoformat()
         db.upsert(conn, db.state, {"key": "index_version", "value": value}, key="key")
+
+
+def _row_hash(row: dict[str, Any]) -> str:
+    """What a chunk row holds, but its hash: tells a row to rewrite from one to leave alone."""
+    return content_hash(json.dumps({k: v for k, v in row.items() if k != "content_hash"},
+                                   ensure_ascii=False, sort_keys=True, default=str))
 
 
 def _chunk_row(r: Any) -> tuple[Chunk, list[str]]:

@@ -7,6 +7,7 @@ when their text was embedded before, so only new text is ever embedded.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,14 +49,32 @@ class IngestReport:
                 f"{self.embedded} embedded in {self.seconds:.1f}s")
 
 
+# Whether the vector store holds every vector ("complete") or is left empty while exact search
+# serves ("deferred"); kept in the catalog, so every worker of a deployment agrees.
+STORE_STATE = "vector_store"
+# Vectors are written to the embedding cache in batches of at least this many: one transaction
+# per encoder batch of 16 cost ~5 % of a 10k-row import on SQLite.
+CACHE_FLUSH_VECTORS = 512
+log = logging.getLogger(__name__)
+
+
 class Indexer:
+    """Keeps the catalog, the embedding cache and the vector store in step with the knowledge.
+
+    The vector store is written only once the knowledge holds more than `exact_max_vectors`
+    vectors: up to there the retriever scores every vector in memory and never asks the store,
+    and Chroma's writes (~1 ms per vector on 2 cores, ~5 % of an import) would buy nothing.
+    Passing that size fills the store from the embedding cache once; from then on it is kept
+    in step with every change."""
+
     def __init__(self, catalog: Catalog, embedder: Embedder, store: VectorStore, embeddings_dir: Path | None = None,
-                 batch_size: int = 16):
+                 batch_size: int = 16, exact_max_vectors: int = 0):
         self.catalog = catalog
         self.batch_size = batch_size
         self.embedder = embedder
         self.store = store
         self.embeddings_dir = embeddings_dir
+        self.exact_max_vectors = exact_max_vectors
         self._preloaded = False
 
     # The bundled pack --------------------------------------------------------------------
@@ -213,36 +232,82 @@ class Indexer:
                 metas.append(meta)
                 changed.append(not unchanged)
             tokens.append(old[1] if unchanged and same_words else tokenize("\n".join(own)))
-        vectors, embedded = self._vectors(texts, progress)
+        # Only new or changed passages are embedded (or read from the embedding cache) and go
+        # to the vector store: re-sending a 1,000-row sheet's 5,000 vectors for one edited row
+        # cost ~6 s.
+        # An unchanged passage whose vector is not cached (another embedding model indexed it)
+        # is embedded again: exact search needs every passage's vectors.
+        kept = [i for i, flag in enumerate(changed) if not flag]
+        missing = self.catalog.uncached(embedding_key(self.embedder.name, texts[i]) for i in kept)
+        upsert = [i for i, flag in enumerate(changed)
+                  if flag or embedding_key(self.embedder.name, texts[i]) in missing]
+        vectors, embedded = self._vectors([texts[i] for i in upsert], progress)
         # Vectors first, catalog second: the catalog is what search trusts, so a crash in
         # between leaves the old document searchable and the next ingest redoes the work.
-        # Only new or changed passages go to the vector store: re-sending a 1,000-row sheet's
-        # 5,000 vectors for one edited row cost ~6 s.
-        upsert = [i for i, flag in enumerate(changed) if flag]
-        self.store.upsert([ids[i] for i in upsert], vectors[upsert], [metas[i] for i in upsert])
+        store_complete = self._store_complete()
+        if store_complete:
+            self.store.upsert([ids[i] for i in upsert], vectors, [metas[i] for i in upsert])
         self.catalog.replace_document(key, source, kind, title, digest, chunks, tokens, per_chunk)
         self.catalog.set_state_value("lexicon_version", lexicon_version())
-        self.store.delete(sorted(old_ids - set(ids)))
+        if store_complete:
+            self.store.delete(sorted(old_ids - set(ids)))
+        else:
+            self._fill_store_when_needed()
         return embedded
 
     def _remove(self, key: str) -> None:
         ids = self.catalog.vector_ids(key)
         self.catalog.delete_document(key)
-        self.store.delete(ids)
+        if self._store_complete():
+            self.store.delete(ids)
+
+    # The vector store ---------------------------------------------------------------------
+    def _store_complete(self) -> bool:
+        state = self.catalog.state_value(STORE_STATE)
+        if state is None:
+            # First look at this data dir: one indexed before writes were deferred keeps its store.
+            state = "complete" if self.exact_max_vectors <= 0 or not self.store.is_empty() else "deferred"
+            self.catalog.set_state_value(STORE_STATE, state)
+        return state == "complete"
+
+    def _fill_store_when_needed(self) -> None:
+        """Fill the vector store from the catalog once the knowledge outgrows exact search."""
+        total = self.catalog.vector_count()
+        if total <= self.exact_max_vectors:
+            return
+        # Marked complete first: a worker indexing at the same time then writes its own vectors
+        # to the store too, instead of leaving them to a fill that may have read past them.
+        self.catalog.set_state_value(STORE_STATE, "complete")
+        log.info("the knowledge holds %d vectors, more than exact search's %d: filling the vector store",
+                 total, self.exact_max_vectors)
+        chunks = [chunk for chunk, _ in self.catalog.all_chunks()]
+        for start in range(0, len(chunks), 1000):
+            part = chunks[start:start + 1000]
+            texts = [text for chunk in part for text in chunk.views]
+            vectors, _ = self._vectors(texts, None)  # from the embedding cache
+            ids = [vector_id(chunk.id, i) for chunk in part for i in range(len(chunk.views))]
+            metas = [_store_meta(chunk) for chunk in part for _ in chunk.views]
+            self.store.upsert(ids, vectors, metas)
 
     def _vectors(self, texts: list[str], progress: Progress | None) -> tuple[np.ndarray, int]:
         keys = [embedding_key(self.embedder.name, t) for t in texts]
         cached = self.catalog.cached_vectors(keys)
         # Each distinct text once, even when several passages share it.
         missing = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in cached}.values())
+        unsaved: dict[str, np.ndarray] = {}
         for start in range(0, len(missing), self.batch_size):
             part = missing[start:start + self.batch_size]
             fresh = self.embedder.passages([texts[i] for i in part])
             new = {keys[i]: fresh[j] for j, i in enumerate(part)}
-            self.catalog.store_vectors(new)
             cached.update(new)
+            unsaved.update(new)
+            if len(unsaved) >= CACHE_FLUSH_VECTORS:
+                # Saved as it goes: an import cut short keeps what it embedded for the next try.
+                self.catalog.store_vectors(unsaved)
+                unsaved = {}
             if progress:
                 progress(len(part))
+        self.catalog.store_vectors(unsaved)
         vectors = np.stack([cached[k] for k in keys]) if keys else np.zeros((0, self.embedder.dim), np.float32)
         return vectors, len(missing)
 

@@ -101,6 +101,7 @@ class ItemStore:
             existing = {r["id"]: r for r in conn.execute(sa.select(table.c.id, table.c.origin, table.c.sheet_hash))
                         .mappings()}
             seen: set[str] = set()
+            added: list[dict[str, Any]] = []
             for item in items:
                 digest = item_hash(item)
                 old = existing.get(item.id)
@@ -111,13 +112,15 @@ class ItemStore:
                 values = {"kind": kind_of(item), "origin": origin, "source": source, "data": item.model_dump(mode="json"),
                           "sheet_hash": digest, "updated_at": now, "updated_by": actor}
                 if old is None:
-                    conn.execute(sa.insert(table).values(id=item.id, status="active", **values))
+                    added.append({"id": item.id, "status": "active", **values})
                     changes.added.append(item.id)
                 elif old["sheet_hash"] != digest:
                     conn.execute(sa.update(table).where(table.c.id == item.id).values(status="active", **values))
                     changes.updated.append(item.id)
                 else:
                     changes.unchanged.append(item.id)
+            if added:  # one statement for all new rows: a 10,000-row sheet is mostly new rows
+                conn.execute(sa.insert(table), added)
             gone = [i for i, r in existing.items() if r["origin"] == origin and i not in seen]
             if gone:
                 conn.execute(sa.delete(table).where(table.c.id.in_(gone)))
@@ -175,22 +178,23 @@ class KnowledgeItem:
 def overlay(base: Pack, stored: list[StoredItem]) -> Pack:
     """The pack with the stored items laid over it (a new Pack; `base` is left as loaded)."""
     by_id = {s.id: s for s in stored}
-    lists: dict[str, list[Any]] = {"case": [], "faq": [], "playbook": []}
+    # Items by id per kind, in order: a sheet of 10,000 rows is laid over in one pass.
+    kept: dict[str, dict[str, Any]] = {"case": {}, "faq": {}, "playbook": {}}
     origins: dict[str, str] = {}
     for kind, items in (("case", base.cases), ("faq", base.faqs), ("playbook", base.playbooks)):
         for item in items:
             mine = by_id.get(item.id)
             if mine is None:
-                lists[kind].append(item)
+                kept[kind][item.id] = item
             elif mine.status == "active" and mine.origin.startswith(PACK_DOC_PREFIX):
-                lists[kind].append(mine.item)  # edited in the product
+                kept[kind][item.id] = mine.item  # edited in the product
     for s in stored:
         if s.status == "active" and not s.origin.startswith(PACK_DOC_PREFIX):
-            if any(existing.id == s.id for existing in lists[s.kind]):
-                lists[s.kind] = [i for i in lists[s.kind] if i.id != s.id]  # a sheet row replaces the pack's
-            lists[s.kind].append(s.item)
+            kept[s.kind].pop(s.id, None)  # a sheet row replaces the pack's, and comes after the pack's items
+            kept[s.kind][s.id] = s.item
             origins[s.id] = s.origin
-    return base.with_items(cases=lists["case"], faqs=lists["faq"], playbooks=lists["playbook"], origins=origins)
+    return base.with_items(cases=list(kept["case"].values()), faqs=list(kept["faq"].values()),
+                           playbooks=list(kept["playbook"].values()), origins=origins)
 
 
 def listing(base: Pack, stored: list[StoredItem]) -> list[KnowledgeItem]:
