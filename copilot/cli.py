@@ -71,9 +71,18 @@ def _print_json(data) -> None:
 def ingest(paths: Annotated[list[str], typer.Argument(
                help="Files or folders: documents (txt, md, html, pdf, docx) and sheets of FAQs, cases, playbooks, accounts or account activity (xlsx, csv)")],
            prune: Annotated[bool, typer.Option("--prune", help="Also drop indexed files that no longer exist")] = False,
-           data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+           data_dir: DataDir = None, json_out: JsonFlag = False, server: ServerOpt = None,
+           key: ServerKeyOpt = None) -> None:
     """Add documents and spreadsheets to the knowledge; unchanged files are skipped, removed ones dropped.
-    A bad sheet row is reported as file:row:column and the rest of the sheet still loads."""
+    A bad sheet row is reported as file:row:column and the rest of the sheet still loads.
+    With --server: each file is uploaded there (a knowledge manager's key); one named like an earlier
+    upload replaces what that one brought."""
+    if server:
+        if prune:
+            raise typer.BadParameter("a server keeps its own copies of uploads: take one out on its knowledge page",
+                                     param_hint="--prune")
+        _ingest_on_server(paths, server, key, json_out)
+        return
     copilot = _copilot(data_dir)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} /s"),
                TimeRemainingColumn())
@@ -102,6 +111,46 @@ def ingest(paths: Annotated[list[str], typer.Argument(
     for given, message in [*documents.failed, *report.failed]:
         err_console.print(f"[red]failed:[/red] {given}: {message}")
     if not report.ok:
+        raise typer.Exit(1)
+
+
+def _ingest_on_server(paths: list[str], server: str, key: str | None, json_out: bool) -> None:
+    from copilot.files import expand_paths
+    from copilot.knowledge.parsers import SHEET_SUFFIXES, SUPPORTED
+    from copilot.remote import Remote, RemoteError
+
+    files, _, skipped = expand_paths(paths, SUPPORTED | SHEET_SUFFIXES)
+    remote = Remote(server, key)
+    imported: list[tuple[str, dict]] = []
+    failed: list[tuple[str, str]] = []
+    for given, path in files:
+        try:
+            imported.append((given, remote.upload("/api/knowledge/import", path)))
+        except RemoteError as exc:
+            if exc.status in (None, 401, 403):  # the server or the key, not this file: the rest would fail alike
+                raise
+            failed.append((given, str(exc)))
+    if json_out:
+        _print_json({"imported": [{"file": given, **result} for given, result in imported],
+                     "failed": failed, "skipped": skipped})
+    for given, result in imported:
+        if not json_out:
+            for sheet in result["sheets"]:
+                console.print(f"sheet: {given} ({sheet['kind']}): {sheet['added']} added, {sheet['updated']} updated, "
+                              f"{sheet['unchanged']} unchanged, {sheet['removed']} removed, "
+                              f"{len(sheet['errors'])} rows with errors")
+                for note in sheet["notes"]:
+                    err_console.print(f"[yellow]note:[/yellow] {note}")
+            for verb in ("added", "updated"):
+                for _ in result[f"documents_{verb}"]:
+                    console.print(f"document {verb}: {given}")
+        for sheet in result["sheets"]:
+            for error in sheet["errors"]:
+                err_console.print(f"[red]row skipped:[/red] {given}: {error}")
+        failed += [(given, message) for message in result["failed"]]
+    for given, message in failed:
+        err_console.print(f"[red]failed:[/red] {given}: {message}")
+    if failed or any(sheet["errors"] for _, result in imported for sheet in result["sheets"]):
         raise typer.Exit(1)
 
 
@@ -134,8 +183,20 @@ def documents(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
 def export(path: Annotated[Path, typer.Argument(help="The .xlsx or .csv file to write")],
            kind: Annotated[str, typer.Option("--kind", help="faq, case or playbook")],
            template: Annotated[bool, typer.Option("--template", help="Only the header row: a blank sheet to fill")] = False,
-           data_dir: DataDir = None) -> None:
+           data_dir: DataDir = None, server: ServerOpt = None, key: ServerKeyOpt = None) -> None:
     """Write the knowledge of one kind as a sheet, in the columns `copilot ingest` reads back."""
+    if server:
+        from copilot.files import write_bytes_atomically
+        from copilot.remote import Remote
+
+        sheet_format = path.suffix.lower().lstrip(".")
+        if sheet_format not in ("xlsx", "csv"):
+            raise typer.BadParameter(f"{path}: write a .xlsx or .csv file", param_hint="PATH")
+        content = Remote(server, key).download("/api/knowledge/export",
+                                               {"kind": kind, "format": sheet_format, "template": template})
+        write_bytes_atomically(path, content)
+        console.print(f"wrote {path} (from {server})")
+        return
     count = _copilot(data_dir).export(kind, path, template=template)
     console.print(f"wrote {path}" + ("" if template else f" ({count} {kind} items)"))
 
@@ -368,7 +429,7 @@ def _prepare_index(copilot) -> None:
         task = progress.add_task("indexing the knowledge", total=None)
         advance = lambda n: progress.advance(task, n)  # noqa: E731
         copilot.speller
-        copilot.indexer.sync_pack(copilot.pack, copilot.items.origins(), advance)
+        copilot.sync_index(advance)
         progress.update(task, description="embedding the intent examples")
         copilot.indexer.embed_cached(copilot.intent_example_texts() + copilot.scope_texts(), progress=advance)
 

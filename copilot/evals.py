@@ -18,7 +18,7 @@ import yaml
 from filelock import FileLock
 from pydantic import BaseModel, Field
 
-from copilot.knowledge.pack import SAFE_LOADER
+from copilot.knowledge.pack import load_yaml
 from copilot.errors import InvalidInput
 from copilot.executors import write_atomically
 from copilot.models import Evidence, Role
@@ -93,7 +93,7 @@ def load_questions(paths: list[Path]) -> list[EvalQuestion]:
     questions: list[EvalQuestion] = []
     seen: set[str] = set()
     for file in files:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
+        data = load_yaml(file.read_text(encoding="utf-8")) or {}
         split = file.parent.name if file.parent.name in (*SPLITS, "benchmark") else \
             ("promoted" if file.name == PROMOTED_FILE else "dev")
         for raw in data.get("questions") or []:
@@ -259,7 +259,7 @@ def promote(data_dir: Path, question: EvalQuestion) -> Path:
     # Read, append, write under a lock shared by every thread and worker: two promotions at once
     # would otherwise both append to the same old list and one would be lost.
     with FileLock(f"{path}.lock", timeout=30):
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) if path.exists() else None
+        data = load_yaml(path.read_text(encoding="utf-8")) if path.exists() else None
         questions = (data or {}).get("questions") or []
         if any(q.get("question") == question.question and q.get("role") == question.role for q in questions):
             return path

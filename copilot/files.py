@@ -13,6 +13,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
 
+from copilot.errors import InvalidInput
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -73,3 +75,29 @@ def keep_pickle(path: Path, value: object) -> None:
         with suppress(OSError):
             if time.time() - leftover.stat().st_mtime > ABANDONED_WRITE_S:
                 leftover.unlink()
+
+
+def expand_paths(paths: list[str], suffixes: set[str]) -> tuple[list[tuple[str, Path]], list[Path], list[str]]:
+    """Files to read (as given, resolved), the folders that were walked, and skipped files."""
+    files: list[tuple[str, Path]] = []
+    folders: list[Path] = []
+    skipped: list[str] = []
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise InvalidInput(f"No such file or folder: {', '.join(missing)}")
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            folders.append(path.resolve())
+            for child in sorted(path.rglob("*")):
+                if not child.is_file() or child.name.startswith((".", "~$")):  # ~$: Office lock files
+                    continue
+                if child.suffix.lower() in suffixes:
+                    files.append((str(child), child.resolve()))
+                else:
+                    skipped.append(str(child))
+        elif path.suffix.lower() not in suffixes:
+            raise InvalidInput(f"{given}: unsupported file type (supported: {', '.join(sorted(suffixes))})")
+        else:
+            files.append((given, path.resolve()))
+    return files, folders, skipped

@@ -13,7 +13,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -179,8 +179,13 @@ class QueryExpander:
     """Adds Chinese glossary terms to an English question's tokens (the knowledge is Chinese)."""
 
     def __init__(self, glossary: dict[str, list[str]]) -> None:
-        self._patterns = [(re.compile(rf"(?<![a-z]){re.escape(key.lower())}(?![a-z])"), terms)
-                          for key, terms in sorted(glossary.items(), key=lambda kv: -len(kv[0]))]
+        self._glossary = glossary
+
+    @cached_property
+    def _patterns(self) -> list[tuple[re.Pattern[str], list[str]]]:
+        # Compiled on the first English question: a Chinese one never pays for it.
+        return [(re.compile(rf"(?<![a-z]){re.escape(key.lower())}(?![a-z])"), terms)
+                for key, terms in sorted(self._glossary.items(), key=lambda kv: -len(kv[0]))]
 
     def terms(self, text: str) -> list[str]:
         """Chinese glossary terms for the English words and phrases in the text."""

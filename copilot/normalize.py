@@ -10,7 +10,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import ftfy
 
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ"
 # A run of lowercase pinyin (optionally toned) in brackets right after a CJK character.
@@ -51,6 +50,8 @@ _FTFY_INERT = re.compile("[\n\t\x20-\x25\x27-\x3b\x3d-\x7e\u3000-\u303f\u4e00-\u
 def normalize(text: str) -> str:
     """Clean one document or query; idempotent."""
     if not _FTFY_INERT.fullmatch(text):
+        import ftfy  # here: most questions never need it, and its import costs ~0.05 s
+
         text = ftfy.fix_text(text)
     text = _PINYIN_NOTE.sub(_drop_pinyin, text)
     text = unicodedata.normalize("NFKC", text)

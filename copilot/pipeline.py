@@ -9,12 +9,9 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from copilot import conversation
-from copilot.accounts.answers import respond as account_answer
-from copilot.accounts.book import Book
-from copilot.accounts.health import MilestoneCounts
 from copilot.accounts.models import Account
 from copilot.accounts.resolve import AccountResolver, Mention, as_customer, contact_card
 from copilot.accounts.store import name_key
@@ -32,6 +29,10 @@ from copilot.retrieve import HybridRetriever
 from copilot.rules import Grounding
 from copilot.workflows.plans import (PlanCustomer, customer_from_account, customer_name_from_text, draft_plan,
                                      render_plan)
+
+if TYPE_CHECKING:
+    from copilot.accounts.book import Book
+    from copilot.accounts.health import MilestoneCounts
 
 EVIDENCE_K = 6
 
@@ -60,7 +61,7 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     query = resolved.query  # "那上海的呢？" → a whole question
     # Health, renewal risk and owners are internal business data: only for callers who read internal knowledge.
     reads_accounts = audiences is None or "internal" in audiences
-    if reads_accounts and deps.accounts is not None and deps.account_book is not None and (about := account_answer(
+    if reads_accounts and deps.accounts is not None and deps.account_book is not None and (about := _account_answer(
             query, role, deps.accounts, deps.account_book, deps.tracked_milestones, deps.composer.prompts,
             deps.pack, audiences)):
         # "麦香坊现在怎么样？": the company's own customer data answers, not the best-practice knowledge.
@@ -116,6 +117,14 @@ def should_answer(deps: Deps, intent: Intent, evidence: list[Evidence], confiden
         # library, not by how well the words of the question match a passage.
         return any(e.kind == "case" for e in evidence)
     return bool(evidence) and confidence >= threshold(deps)
+
+
+def _account_answer(*args: Any) -> AskResponse | None:
+    # Imported here: the accounts book (health, journeys, insights) is only for callers who read
+    # internal data, and importing it costs a support agent's command ~0.2 s.
+    from copilot.accounts.answers import respond
+
+    return respond(*args)
 
 
 def find_account(deps: Deps, texts: list[str]) -> Mention | None:

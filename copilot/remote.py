@@ -4,6 +4,7 @@ database (it imports httpx and the response models, nothing else of the copilot)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from copilot.errors import CopilotError
@@ -13,6 +14,10 @@ TIMEOUT_S = 60.0
 
 class RemoteError(CopilotError):
     """The server could not be reached, or refused the request (its own message is kept)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status; None: no answer at all
 
 
 class Remote:
@@ -27,6 +32,14 @@ class Remote:
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._call("GET", path, params={k: v for k, v in (params or {}).items() if v is not None})
 
+    def upload(self, path: str, file: Path) -> Any:
+        """POST one file as a multipart upload (field "file"), named as it is on disk."""
+        with file.open("rb") as handle:
+            return self._call("POST", path, files={"file": (file.name, handle)})
+
+    def download(self, path: str, params: dict[str, Any]) -> bytes:
+        return self._call("GET", path, params=params, raw=True)
+
     def action_id(self, prefix: str) -> str:
         """The full id of the one action visible to this key whose id starts with `prefix` (as `actions list`
         shows them: the first characters)."""
@@ -38,7 +51,7 @@ class Remote:
             raise RemoteError(f"No action {prefix!r} among those this key may see on {self.url}")
         raise RemoteError(f"{prefix!r} is the start of several action ids: {', '.join(ids[:5])}; give more characters")
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, raw: bool = False, **kwargs: Any) -> Any:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
@@ -47,7 +60,9 @@ class Remote:
         except httpx.HTTPError as exc:
             raise RemoteError(f"{self.url}: cannot reach the copilot server ({exc.__class__.__name__}: {exc})") from None
         if response.status_code >= 400:
-            raise RemoteError(f"{self.url}{path}: {response.status_code} {_message(response)}")
+            raise RemoteError(f"{self.url}{path}: {response.status_code} {_message(response)}", response.status_code)
+        if raw:
+            return response.content
         try:
             return response.json()
         except ValueError:

@@ -271,7 +271,9 @@ class HybridRetriever:
         words = _keyword_scores(snap.lexical, snap.added.words, snap.added.word_lengths, tokens, mask, snap.indexed)
         chars = _keyword_scores(snap.bigram, snap.added.grams, snap.added.gram_lengths, grams, mask, snap.indexed)
         vector = query_vector if query_vector is not None else self.embed_query(query)
-        keyword_rows = np.union1d(_top_rows(words, self.candidates), _top_rows(chars, self.candidates))
+        # A set union of two short lists: np.union1d would import numpy.ma (~0.03 s per process).
+        keyword_rows = np.array(sorted(set(_top_rows(words, self.candidates).tolist())
+                                       | set(_top_rows(chars, self.candidates).tolist())), dtype=np.int64)
         dense, matched = self._dense(snap, vector, mask, filters, keyword_rows)
         fusion = fusion or self.fusion
         if dense_weight is not None:

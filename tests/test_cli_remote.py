@@ -112,3 +112,39 @@ def test_a_proposed_action_is_listed_and_confirmed_from_the_command_line(served,
     assert shown.returncode == 0 and action_id in shown.stdout
     assert "proposed" in shown.stdout and "老管" in shown.stdout  # its history: proposed, then decided by whom
     assert not (tmp_path / "local-data").exists()
+
+
+def test_sheets_and_documents_go_in_and_out_through_the_server(served, tmp_path):
+    """A knowledge manager uploads a folder (a FAQ sheet with one bad row, and a document) from their
+    own command line, finds the new answers through the server, and downloads the sheet back."""
+    from tests.sheet_files import write_csv
+
+    folder = tmp_path / "team-knowledge"
+    folder.mkdir()
+    write_csv(folder / "药房问答.csv", ["标准问", "相似问", "答案", "分类"], [
+        ["处方药可以线上退货吗？", "处方药退货", "（示例数据）处方药售出后不退不换，质量问题除外。", "售后"],
+        ["", "", "（示例数据）这一行没有问题", "售后"],  # no question: reported, the rest loads
+    ])
+    (folder / "冷链.txt").write_text("冷链药品\n（示例数据）冷链药品收货时要在十五分钟内放入冷藏柜并登记温度。\n",
+                                    encoding="utf-8")
+    admin = {"COPILOT_URL": served["url"], "COPILOT_KEY": served["keys"]["admin"]}
+
+    refused = copilot_cli(tmp_path, "ingest", str(folder), COPILOT_URL=served["url"],
+                          COPILOT_KEY=served["keys"]["support"])
+    assert refused.returncode == 2 and "403" in refused.stderr  # a support key manages no knowledge
+
+    uploaded = copilot_cli(tmp_path, "ingest", str(folder), **admin)
+    assert uploaded.returncode == 1  # one row was skipped, and says so
+    assert "1 added" in uploaded.stdout and "document added" in uploaded.stdout
+    assert "row skipped" in uploaded.stderr and "药房问答.csv:3" in uploaded.stderr
+
+    found = copilot_cli(tmp_path, "search", "处方药能退吗", "--json", **admin)
+    assert json.loads(found.stdout)["results"][0]["title"] == "处方药可以线上退货吗？"
+    found = copilot_cli(tmp_path, "search", "冷链药品收货多久放进冷藏柜", "--json", **admin)
+    assert "十五分钟" in json.loads(found.stdout)["results"][0]["text"]
+
+    sheet = tmp_path / "out" / "faq.csv"
+    exported = copilot_cli(tmp_path, "export", str(sheet), "--kind", "faq", **admin)
+    assert exported.returncode == 0, exported.stderr
+    assert "处方药可以线上退货吗？" in sheet.read_text(encoding="utf-8-sig")
+    assert not (tmp_path / "local-data").exists()

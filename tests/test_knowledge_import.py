@@ -119,6 +119,30 @@ def test_reimport_replaces_changed_rows_removes_gone_ones_and_embeds_only_the_ch
     assert all("调价" not in e.title for e in hits)
 
 
+def test_the_next_process_sees_every_change_to_imported_knowledge(tmp_path, make_copilot, database):
+    """Each process reuses the knowledge and the index the one before it left (so a command does not
+    re-read a big sheet); a change made in between is always what the next one serves."""
+    sheet = write_csv(tmp_path / "faq.csv", FAQ_HEADER, FAQ_ROWS)
+    first = make_copilot(**database)
+    first.ingest([str(sheet)])
+    assert make_copilot(**database).retriever.search("医保卡刷不了怎么办", k=1).results[0].title == "医保卡支付失败怎么办？"
+
+    edited = [row[:] for row in FAQ_ROWS]
+    edited[2][2] = "医保读卡器重启无效时，在收银台切换到医保备用通道结算。"
+    write_csv(sheet, FAQ_HEADER, edited)
+    make_copilot(**database).ingest([str(sheet)])
+    later = make_copilot(**database)
+    faq = next(i for i in later.knowledge_items() if i.kind == "faq" and "医保" in i.item.question)
+    assert "备用通道" in faq.item.answer
+    assert "备用通道" in later.retriever.search("医保卡支付失败怎么办", k=1).results[0].text
+
+    before = later.knowledge_items()
+    later.remove([str(sheet)])
+    gone = make_copilot(**database)
+    assert len(gone.knowledge_items()) == len(before) - len(FAQ_ROWS)
+    assert all(e.title != "医保卡支付失败怎么办？" for e in gone.retriever.search("医保卡支付失败怎么办", k=10).results)
+
+
 def test_an_unreadable_sheet_changes_nothing(tmp_path, cli):
     sheet = write_csv(tmp_path / "faq.csv", FAQ_HEADER, FAQ_ROWS)
     assert cli("ingest", "faq.csv").exit_code == 0

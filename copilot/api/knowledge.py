@@ -19,9 +19,8 @@ from copilot.api.deps import CopilotDep, PrincipalDep
 from copilot.errors import InvalidInput
 from copilot.knowledge.changes import Change, propose_change, propose_removal
 from copilot.knowledge.sources import KnowledgeSource, require_source
-from copilot.knowledge.importer import SHEET_SUFFIXES
 from copilot.knowledge.items import KnowledgeItem, require
-from copilot.knowledge.parsers import SUPPORTED, parse_file
+from copilot.knowledge.parsers import SHEET_SUFFIXES, SUPPORTED, parse_file
 from copilot.models import ProposedActionOut
 
 router = APIRouter(tags=["knowledge"])

@@ -19,7 +19,6 @@ from copilot.knowledge.schema import Case
 from copilot.knowledge.sheets import load_sheet
 from copilot.rules import Rules
 
-SHEET_SUFFIXES = {".xlsx", ".csv"}
 
 
 def sheet_origin(path: Path) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 from copilot.embeddings import Embedder
 from copilot.errors import InvalidInput
+from copilot.files import expand_paths
 from copilot.knowledge.catalog import Catalog, content_hash, embedding_key, vector_id, vector_texts
 from copilot.knowledge.chunking import chunk_blocks, sentence_windows
 from copilot.knowledge.pack import PACK_DOC_PREFIX, Pack
@@ -322,29 +323,3 @@ def _store_meta_of(fields: dict) -> dict[str, str | int | float | bool]:
     for name in ("audience", "industry", "city", "province", "region", "tier"):
         meta[name] = str(fields.get(name) or "")
     return meta
-
-
-def expand_paths(paths: list[str], suffixes: set[str]) -> tuple[list[tuple[str, Path]], list[Path], list[str]]:
-    """Files to read (as given, resolved), the folders that were walked, and skipped files."""
-    files: list[tuple[str, Path]] = []
-    folders: list[Path] = []
-    skipped: list[str] = []
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        raise InvalidInput(f"No such file or folder: {', '.join(missing)}")
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            folders.append(path.resolve())
-            for child in sorted(path.rglob("*")):
-                if not child.is_file() or child.name.startswith((".", "~$")):  # ~$: Office lock files
-                    continue
-                if child.suffix.lower() in suffixes:
-                    files.append((str(child), child.resolve()))
-                else:
-                    skipped.append(str(child))
-        elif path.suffix.lower() not in suffixes:
-            raise InvalidInput(f"{given}: unsupported file type (supported: {', '.join(sorted(suffixes))})")
-        else:
-            files.append((given, path.resolve()))
-    return files, folders, skipped

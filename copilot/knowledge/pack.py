@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from copilot import models, rules
@@ -29,8 +28,14 @@ from copilot.rules import Rules
 log = logging.getLogger(__name__)
 
 PACK_DOC_PREFIX = "pack:"
-# libyaml's loader when PyYAML was built with it: the pack parses ~10x faster than in pure Python.
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """Parsed with libyaml's safe loader when PyYAML was built with it (~10x faster than in pure
+    Python). PyYAML is imported here: a command served from the cached pack never needs it."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 # Dropping a broken key can leave its item without a required field: validate again this often.
 MAX_REPAIRS = 20
 M = TypeVar("M", bound=BaseModel)
@@ -115,23 +120,32 @@ PACK_FILES = ("gazetteer.yaml", "rules.yaml", "cases.yaml", "faqs.yaml", "playbo
               "plan_templates.yaml", "vendor.yaml", "glossary.yaml")
 
 
-def load_pack_cached(knowledge_dir: Path, cache_dir: Path) -> Pack:
-    """`load_pack`, kept as a pickle keyed by the files' content and the code of the models they
-    are validated into: a CLI command then does not parse and validate every item again (~0.12 s
-    of a ~0.5 s command on the sample pack, more on a company's own)."""
+def pack_key(knowledge_dir: Path) -> str:
+    """A digest of the pack's files and of the code of the models they are validated into."""
     digest = hashlib.sha256(code_fingerprint(models, rules, pack_models, schema, sys.modules[__name__]).encode())
     for name in PACK_FILES:
         path = knowledge_dir / name
         digest.update(name.encode() + (path.read_bytes() if path.exists() else b"\0missing"))
-    path = cache_dir / f"pack-{digest.hexdigest()[:20]}.pickle"
+    return digest.hexdigest()[:20]
+
+
+def load_pack_cached(knowledge_dir: Path, cache_dir: Path, key: str | None = None) -> Pack:
+    """`load_pack`, kept as a pickle keyed by `pack_key`: a CLI command then does not parse and
+    validate every item again (~0.12 s of a ~0.5 s command on the sample pack, more on a company's own)."""
+    path = cache_dir / f"pack-{key or pack_key(knowledge_dir)}.pickle"
     pack = read_pickle(path, Pack)
     if pack is None:
         pack = load_pack(knowledge_dir)
         keep_pickle(path, pack)
     else:
-        for issue in pack.issues:  # reported as when the files are read
-            log.warning("knowledge pack: %s", issue)
+        report_issues(pack)
     return pack
+
+
+def report_issues(pack: Pack) -> None:
+    """Log what was wrong in the files, as when they are read (a cached pack reports it again)."""
+    for issue in pack.issues:
+        log.warning("knowledge pack: %s", issue)
 
 
 def load_pack(knowledge_dir: Path) -> Pack:
@@ -158,8 +172,10 @@ def _read_yaml(path: Path, issues: list[LoadIssue]) -> Any:
     if not path.exists():
         issues.append(LoadIssue(path.name, "-", "-", "file is missing"))
         return None
+    import yaml
+
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+        return load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         issues.append(LoadIssue(path.name, "-", "-", f"not valid YAML: {exc}"))
         return None

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
+# Spreadsheets (FAQs, cases, playbooks, accounts) are read by copilot/knowledge/sheets.py.
+SHEET_SUFFIXES = {".xlsx", ".csv"}
 
 
 # Level of a short line in plain text that looks like an outline node: weaker than any real
