@@ -179,9 +179,9 @@ class Catalog:
     def store_vectors(self, vectors: dict[str, np.ndarray]) -> None:
         if not vectors:
             return
-        existing = self.cached_vectors(vectors)
+        missing = self.uncached(vectors)
         new = [{"key": k, "vector": np.asarray(v, dtype=np.float32).tobytes()}
-               for k, v in vectors.items() if k not in existing]
+               for k, v in vectors.items() if k in missing]
         if new:  # another worker may be storing the same vectors right now (both start on one pack)
             with self.engine.begin() as conn:
                 db.insert_ignoring_duplicates(conn, db.embeddings, new)

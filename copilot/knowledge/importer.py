@@ -20,7 +20,6 @@ from copilot.knowledge.sheets import load_sheet
 from copilot.rules import Rules
 
 
-
 def sheet_origin(path: Path) -> str:
     return SHEET_PREFIX + str(path.resolve())
 

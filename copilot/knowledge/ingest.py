@@ -109,6 +109,8 @@ class Indexer:
             if key.startswith(SHEET_PREFIX) and key not in groups:  # every row of the sheet is gone
                 self._remove(key)
                 report.removed.append(key)
+        if report.added or report.updated:
+            self._fill_store_when_needed()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -198,6 +200,8 @@ class Indexer:
                 if key.startswith(prefix) and key not in seen and not Path(key).exists():
                     self._remove(key)
                     report.removed.append(sources.get(key, key))
+        if report.added or report.updated:
+            self._fill_store_when_needed()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -238,10 +242,9 @@ class Indexer:
         # cost ~6 s.
         # An unchanged passage whose vector is not cached (another embedding model indexed it)
         # is embedded again: exact search needs every passage's vectors.
-        kept = [i for i, flag in enumerate(changed) if not flag]
-        missing = self.catalog.uncached(embedding_key(self.embedder.name, texts[i]) for i in kept)
-        upsert = [i for i, flag in enumerate(changed)
-                  if flag or embedding_key(self.embedder.name, texts[i]) in missing]
+        keys = [embedding_key(self.embedder.name, text) for text in texts]
+        missing = self.catalog.uncached(keys[i] for i, flag in enumerate(changed) if not flag)
+        upsert = [i for i, flag in enumerate(changed) if flag or keys[i] in missing]
         vectors, embedded = self._vectors([texts[i] for i in upsert], progress)
         # Vectors first, catalog second: the catalog is what search trusts, so a crash in
         # between leaves the old document searchable and the next ingest redoes the work.
@@ -252,8 +255,6 @@ class Indexer:
         self.catalog.set_state_value("lexicon_version", lexicon_version())
         if store_complete:
             self.store.delete(sorted(old_ids - set(ids)))
-        else:
-            self._fill_store_when_needed()
         return embedded
 
     def _remove(self, key: str) -> None:
@@ -272,7 +273,10 @@ class Indexer:
         return state == "complete"
 
     def _fill_store_when_needed(self) -> None:
-        """Fill the vector store from the catalog once the knowledge outgrows exact search."""
+        """Fill the vector store from the catalog once the knowledge outgrows exact search. Called
+        once per sync or ingest that changed something (counting the vectors reads every passage)."""
+        if self._store_complete():
+            return
         total = self.catalog.vector_count()
         if total <= self.exact_max_vectors:
             return

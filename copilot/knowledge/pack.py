@@ -28,6 +28,9 @@ from copilot.rules import Rules
 log = logging.getLogger(__name__)
 
 PACK_DOC_PREFIX = "pack:"
+# Dropping a broken key can leave its item without a required field: validate again this often.
+MAX_REPAIRS = 20
+M = TypeVar("M", bound=BaseModel)
 
 
 def load_yaml(text: str) -> Any:
@@ -36,9 +39,6 @@ def load_yaml(text: str) -> Any:
     import yaml
 
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-# Dropping a broken key can leave its item without a required field: validate again this often.
-MAX_REPAIRS = 20
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
