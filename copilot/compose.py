@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
-from pydantic import BaseModel
 
 from copilot.lexical import bigrams, tokenize
 from copilot.llm_budget import LlmBudget
+from copilot.modeling import Model
 from copilot.models import Draft, Evidence, Intent
 from copilot.rules import Rules
 
@@ -212,14 +212,14 @@ class LlmComposer:
         return template.model_copy(update={"llm_error": reason[:300]})
 
 
-class LlmSlots(BaseModel):
+class LlmSlots(Model):
     industry: str | None = None
     city: str | None = None
     product: str | None = None
     urgency: Literal["normal", "urgent"] | None = None
 
 
-class LlmIntent(BaseModel):
+class LlmIntent(Model):
     # Not account_insight: questions about the company's own customers are recognised before.
     task: Literal["find_cases", "draft_plan", "faq", "practice_question", "escalation", "out_of_scope"]
     slots: LlmSlots = LlmSlots()

@@ -12,8 +12,9 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
+from copilot.modeling import Model
 from copilot.models import Slots
 from copilot.normalize import normalize
 
@@ -48,7 +49,7 @@ _REQUEST = re.compile(r"帮我|请|给我|麻烦|找|起草|写|生成|推荐|�
 _OWN_TOPIC_CHARS = 8  # a follow-up longer than this (after fillers and slot words) brings its own topic
 
 
-class Turn(BaseModel):
+class Turn(Model):
     """One earlier message; a plain string in a history list is a user turn."""
 
     role: Speaker = "user"
@@ -79,7 +80,7 @@ class Reader(Protocol):
     def mentions(self, text: str) -> dict[str, str]: ...
 
 
-class Resolved(BaseModel):
+class Resolved(Model):
     """A question read in its conversation."""
 
     query: str = Field(description="Standalone retrieval query: the question itself unless it is a follow-up")

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from filelock import FileLock
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.knowledge.pack import load_yaml
 from copilot.errors import InvalidInput
 from copilot.executors import write_atomically
+from copilot.modeling import Model
 from copilot.models import Evidence, Role
 from copilot.retrieve import Fusion
 
@@ -40,12 +41,12 @@ _BASELINES = {"bm25": Fusion(method="weighted", dense=0.0, words=1.0, bigrams=0.
 SPLITS = ("dev", "test")
 
 
-class AlsoAccept(BaseModel):
+class AlsoAccept(Model):
     source: str
     why: str = Field(min_length=3, description="Why this item answers the question just as well")
 
 
-class EvalQuestion(BaseModel):
+class EvalQuestion(Model):
     id: str
     role: Role
     question: str
@@ -67,7 +68,7 @@ class EvalQuestion(BaseModel):
         return self.expected_sources + [a.source for a in self.also_accept]
 
 
-class QuestionResult(BaseModel):
+class QuestionResult(Model):
     id: str
     split: str
     mode: str

@@ -9,17 +9,18 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from copilot import db
 from copilot.actions import AuditLog
 from copilot.knowledge.pack import Pack
+from copilot.modeling import Model
 
 FrontlineRole = Literal["sales", "csm", "support"]
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(Model):
     question: str = Field(min_length=1, max_length=2000)
     answer: str = Field(default="", max_length=20000)
     rating: Literal["up", "down"]

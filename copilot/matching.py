@@ -13,16 +13,17 @@ without depending on each other.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.knowledge.schema import Case, Result
+from copilot.modeling import Model
 from copilot.models import Customer, Slots
 from copilot.rules import Rules
 
 FACETS = ("industry", "location", "tier", "situation", "semantic")
 
 
-class CaseView(BaseModel):
+class CaseView(Model):
     id: str
     company: str
     industry: str
@@ -37,7 +38,7 @@ class CaseView(BaseModel):
     time_to_first_value_days: int
 
 
-class CaseMatch(BaseModel):
+class CaseMatch(Model):
     case: CaseView
     score: float
     breakdown: dict[str, float] = Field(description="Each facet's contribution; they add up to the score")

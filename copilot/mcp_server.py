@@ -17,12 +17,13 @@ from typing import Annotated, Any, Literal, get_args
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot import __version__, pipeline
 from copilot.api.deps import Principal
 from copilot.conversation import HistoryEntry
 from copilot.errors import CopilotError, InvalidInput, NotFound
+from copilot.modeling import Model
 from copilot.models import MAX_QUESTION_CHARS, Customer, Kind, ProposedActionOut, Role, SearchFilters, SearchResult
 from copilot.service import Copilot
 from copilot.workflows import cases, plans
@@ -54,14 +55,14 @@ ShortStr = Annotated[str, Field(max_length=255)]
 
 
 # Outputs ------------------------------------------------------------------------------------------
-class Citation(BaseModel):
+class Citation(Model):
     id: str
     title: str
     source: str
     kind: Kind
 
 
-class ActionRef(BaseModel):
+class ActionRef(Model):
     id: str
     type: str
     status: str
@@ -70,7 +71,7 @@ class ActionRef(BaseModel):
     inbox: str = Field(description="Where a person confirms or rejects it, e.g. /actions#<id>")
 
 
-class AskOut(BaseModel):
+class AskOut(Model):
     answer: str
     grounded: bool = Field(description="False: the knowledge does not cover it well; say so rather than guess")
     confidence: float
@@ -80,7 +81,7 @@ class AskOut(BaseModel):
     note: str = ""
 
 
-class PlanOut(BaseModel):
+class PlanOut(Model):
     markdown: str
     milestones: list[plans.Milestone]
     first_value: plans.FirstValue
@@ -88,7 +89,7 @@ class PlanOut(BaseModel):
     note: str = "草稿：保存或分享给客户请用 propose_action（save_plan / share_plan），由人确认后执行。"
 
 
-class AccountStatus(BaseModel):
+class AccountStatus(Model):
     id: str
     name: str
     tier: str | None
@@ -106,13 +107,13 @@ class AccountStatus(BaseModel):
     sample: bool = Field(description="True for the bundled demo data, not a real customer")
 
 
-class ProposeOut(BaseModel):
+class ProposeOut(Model):
     action: ActionRef
     preview: str = Field(default="", description="What would be sent or saved (Markdown)")
     note: str = CONFIRM_NOTE
 
 
-class PendingOut(BaseModel):
+class PendingOut(Model):
     actions: list[ActionRef]
     note: str = CONFIRM_NOTE
 

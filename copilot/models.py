@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
+
+from copilot.modeling import Model
 
 MAX_QUESTION_CHARS = 2000  # a question longer than this is refused, not truncated
 # Bounds on what requests may carry: a name or label, the items of a list, a yearly fee (1万亿 元).
@@ -24,7 +26,7 @@ Tier = Literal["大型", "中型", "中小", "小微"]
 Audience = Literal["public", "internal"]
 
 
-class Chunk(BaseModel):
+class Chunk(Model):
     """One indexed passage: a pack item or a piece of an ingested document."""
 
     id: str
@@ -47,7 +49,7 @@ class Chunk(BaseModel):
         return f"{head}\n{self.text}" if head else self.text
 
 
-class SearchFilters(BaseModel):
+class SearchFilters(Model):
     kinds: list[Kind] | None = None
     audiences: list[Audience] | None = None
     industry: str | None = None
@@ -56,7 +58,7 @@ class SearchFilters(BaseModel):
     tier: Tier | None = None
 
 
-class Evidence(BaseModel):
+class Evidence(Model):
     """A retrieved passage with its fused score; the JSON shape of a search result."""
 
     id: str
@@ -72,7 +74,7 @@ class Evidence(BaseModel):
     matched: str = Field(default="", exclude=True)
 
 
-class SearchResult(BaseModel):
+class SearchResult(Model):
     query: str
     results: list[Evidence]
     # How clearly the best match stands out on each channel: the retrieval half of the
@@ -80,7 +82,7 @@ class SearchResult(BaseModel):
     signals: dict[str, float] = Field(default_factory=dict, exclude=True)
 
 
-class Slots(BaseModel):
+class Slots(Model):
     industry: str | None = None
     city: str | None = None
     province: str | None = None
@@ -93,7 +95,7 @@ class Slots(BaseModel):
     account_tier: Tier | None = None
 
 
-class Intent(BaseModel):
+class Intent(Model):
     role: Role
     task: Task
     slots: Slots = Field(default_factory=Slots)
@@ -105,7 +107,7 @@ class Intent(BaseModel):
     scope_logit: float = Field(default=0.0, exclude=True)  # see copilot.scope
 
 
-class ProposedActionOut(BaseModel):
+class ProposedActionOut(Model):
     id: str
     type: str
     status: str
@@ -118,7 +120,7 @@ class ProposedActionOut(BaseModel):
 ActionStatus = Literal["proposed", "approved", "rejected", "executing", "executed", "failed"]
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Model):
     id: int
     at: datetime
     actor: str
@@ -143,14 +145,14 @@ class ActionDetail(ActionRecord):
     history: list[AuditEntry] = Field(default_factory=list, description="Audit entries, oldest first")
 
 
-class Decision(BaseModel):
+class Decision(Model):
     """A human's verdict on a proposed action; only approve executes it."""
 
     decision: Literal["approve", "reject"]
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class Customer(BaseModel):
+class Customer(Model):
     """What the user tells us about the customer or prospect; every field optional."""
 
     name: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
@@ -163,7 +165,7 @@ class Customer(BaseModel):
     situation: list[ShortText] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
 
 
-class Draft(BaseModel):
+class Draft(Model):
     """What a composer produces: the answer first, then why, then the evidence it used."""
 
     answer: str
@@ -173,7 +175,7 @@ class Draft(BaseModel):
     llm_error: str | None = None
 
 
-class Classification(BaseModel):
+class Classification(Model):
     """How support should treat the question: the service-matrix cell it falls in."""
 
     category: str | None = None
@@ -183,7 +185,7 @@ class Classification(BaseModel):
     channel: str = ""
 
 
-class AskResponse(BaseModel):
+class AskResponse(Model):
     answer: str
     grounded: bool
     citations: list[Evidence]

@@ -16,12 +16,12 @@ from datetime import datetime, timezone
 from typing import Literal, get_args
 
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from copilot import db
 from copilot.actions import AuditLog
 from copilot.errors import Conflict, InvalidInput, NotFound
+from copilot.modeling import Model
 
 UserRole = Literal["sales", "csm", "support", "knowledge", "admin"]
 USER_ROLES: tuple[str, ...] = get_args(UserRole)
@@ -35,7 +35,7 @@ KEY_PREFIX = "cpk_"
 NAME_PATTERN = re.compile(r"^[\w\u4e00-\u9fff][\w\u4e00-\u9fff.@ -]{0,62}[\w\u4e00-\u9fff.]?$")
 
 
-class User(BaseModel):
+class User(Model):
     id: str
     name: str
     role: UserRole

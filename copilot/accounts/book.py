@@ -11,12 +11,13 @@ from datetime import date
 from functools import cached_property, lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.accounts.health import MilestoneCounts, Risk, RiskLevel, health, history, renewal_risk, usage_measure
 from copilot.accounts.journey import STATE_LABELS, Transitions, journey_states, training_states, transition_matrix
 from copilot.accounts.models import Account, Activity, Outcome, Tier
 from copilot.accounts.store import AccountStore, name_key, name_keys
+from copilot.modeling import Model
 from copilot.rules import Insight, JourneyState
 
 ChangeKind = Literal["no_data", "risk_level", "usage", "adoption", "tickets", "milestones", "nps"]
@@ -28,13 +29,13 @@ TICKETS_MOVE = 2  # tickets a month
 NPS_MOVE = 10  # NPS points
 
 
-class Change(BaseModel):
+class Change(Model):
     kind: ChangeKind
     text: str = Field(description="One line for the CSM, Chinese")
     worse: bool = Field(description="True when it points towards churn")
 
 
-class AccountSummary(BaseModel):
+class AccountSummary(Model):
     id: str
     name: str
     industry: str
@@ -57,7 +58,7 @@ class AccountSummary(BaseModel):
     changes_period: str = Field(default="", description='e.g. "2026-11 对比 2026-10"; empty without two months')
 
 
-class Owner(BaseModel):
+class Owner(Model):
     name: str
     accounts: int
     high_risk: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.accounts.health import renewal_risk
 from copilot.accounts.insight import fit_journey
@@ -18,17 +18,18 @@ from copilot.accounts.sample import sample_accounts
 from copilot.accounts.store import AccountStore
 from copilot.errors import InvalidInput
 from copilot.knowledge.pack import Pack
+from copilot.modeling import Model
 
 # The sample book's months end in 2026-11: scoring it "on" 2026-12-01 gives the same figures on any day.
 SAMPLE_TODAY = date(2026, 12, 1)
 
 
-class Ranking(BaseModel):
+class Ranking(Model):
     auc: float | None = Field(description="Chance a churner is ranked above a renewer; 0.5 = guessing")
     precision_at_10: float | None = Field(description="Share of churners among the riskiest 10 %")
 
 
-class InsightEval(BaseModel):
+class InsightEval(Model):
     source: Literal["sample", "workspace"]
     today: date
     accounts: int

@@ -8,9 +8,10 @@ from calendar import monthrange
 from datetime import date
 from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.accounts.models import Account, Activity
+from copilot.modeling import Model
 from copilot.rules import Insight, RiskIndicator
 
 RiskLevel = Literal["高", "中", "低"]
@@ -19,7 +20,7 @@ PART_LABELS = {"usage": "使用活跃", "logins": "登录", "adoption": "核心�
                "narrow": "狭义健康度", "tickets": "工单", "nps": "NPS"}
 
 
-class HealthPart(BaseModel):
+class HealthPart(Model):
     name: str
     label: str
     value: float = Field(ge=0, le=1, description="The measure scaled to 0–1, 1 = healthy")
@@ -28,20 +29,20 @@ class HealthPart(BaseModel):
     note: str
 
 
-class HealthScore(BaseModel):
+class HealthScore(Model):
     score: float | None = Field(description="0–100; None when no measure is present")
     parts: list[HealthPart] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list, description="Parts left out for lack of data")
     note: str = ""
 
 
-class Health(BaseModel):
+class Health(Model):
     score: float | None = Field(description="The broad score: narrow health plus experience")
     narrow: HealthScore
     broad: HealthScore
 
 
-class Driver(BaseModel):
+class Driver(Model):
     indicator: RiskIndicator
     value: float
     contribution: float = Field(description="weight × value, in log-odds")
@@ -49,7 +50,7 @@ class Driver(BaseModel):
     label: str = Field(default="", description="Short form for the one-line summary")
 
 
-class Risk(BaseModel):
+class Risk(Model):
     probability: float = Field(ge=0, le=1)
     level: RiskLevel
     drivers: list[Driver] = Field(default_factory=list)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel
 
 from copilot.accounts.health import Health, MilestoneCounts, Risk, health, renewal_risk
 from copilot.accounts.journey import (
@@ -23,11 +22,12 @@ from copilot.accounts.journey import (
 from copilot.accounts.models import Account, Activity
 from copilot.errors import InvalidInput
 from copilot.knowledge.pack import Pack
+from copilot.modeling import Model
 
 ACCOUNT_TASK = "account_task"  # the action type; its policy is in rules.yaml `actions`
 
 
-class AccountInsight(BaseModel):
+class AccountInsight(Model):
     health: Health
     renewal_risk: Risk
     journey_state: str
@@ -35,7 +35,7 @@ class AccountInsight(BaseModel):
     next_best_actions: list[Action]
 
 
-class AccountTask(BaseModel):
+class AccountTask(Model):
     """What a proposed account task says and carries (the arguments the outbox and webhook get)."""
 
     summary: str

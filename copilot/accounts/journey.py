@@ -12,11 +12,12 @@ from itertools import pairwise
 from typing import Any, get_args
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.accounts.health import history, renewal_risk, usage_measure
 from copilot.accounts.models import Account, Activity
 from copilot.knowledge.schema import Playbook
+from copilot.modeling import Model
 from copilot.rules import Insight, JourneyRules, JourneyState
 
 STATES: tuple[JourneyState, ...] = get_args(JourneyState)
@@ -25,7 +26,7 @@ STATE_LABELS = {"onboarding": "上线中", "first_value": "已见首次价值", 
                 "at_risk": "有风险", "renewed": "已续费", "churned": "已流失"}
 
 
-class Action(BaseModel):
+class Action(Model):
     title: str
     playbook_id: str
     why: str

@@ -6,20 +6,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from copilot.modeling import Model
 
 Tier = Literal["大型", "中型", "中小", "小微"]
 Outcome = Literal["renewed", "churned"]
 
 
-class Contact(BaseModel):
+class Contact(Model):
     name: str
     title: str = ""
     phone: str = ""
     email: str = ""
 
 
-class Account(BaseModel):
+class Account(Model):
     id: str
     name: str
     aliases: list[str] = Field(default_factory=list, description="Other names people use for it, any script")
@@ -38,7 +40,7 @@ class Account(BaseModel):
     sample: bool = Field(default=False, description="Invented demo data")
 
 
-class Activity(BaseModel):
+class Activity(Model):
     """One account's activity in one calendar month; a missing measure is None, not 0."""
 
     account_id: str

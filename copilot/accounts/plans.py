@@ -13,13 +13,14 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from copilot import db
 from copilot.accounts.health import MilestoneCounts
 from copilot.actions import AuditLog
 from copilot.errors import NotFound
+from copilot.modeling import Model
 from copilot.rules import ActionPolicy
 
 MilestoneStatus = Literal["open", "done", "late"]
@@ -28,7 +29,7 @@ EXECUTOR = "plans"
 STATUS_ZH = {"open": "进行中", "done": "完成", "late": "延期"}
 
 
-class TrackedMilestone(BaseModel):
+class TrackedMilestone(Model):
     index: int = Field(description="Position in the plan's milestones, from 0")
     title: str
     due: date
@@ -39,14 +40,14 @@ class TrackedMilestone(BaseModel):
     updated_at: datetime | None = None
 
 
-class Progress(BaseModel):
+class Progress(Model):
     total: int
     done: int
     late: int = Field(description="Marked late, or open past the due date")
     open: int = Field(description="Neither done nor late")
 
 
-class SavedPlan(BaseModel):
+class SavedPlan(Model):
     id: str = Field(description="The id of the confirmed save action that stored it")
     account_id: str | None
     customer: str

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.accounts.book import AccountSummary, Book, Change, Owner
 from copilot.accounts.health import RiskLevel
@@ -15,6 +15,7 @@ from copilot.accounts.insight import ACCOUNT_TASK, AccountInsight, account_insig
 from copilot.accounts.models import Account, Activity, Tier
 from copilot.api.deps import CopilotDep, PrincipalDep
 from copilot.errors import NotFound
+from copilot.modeling import Model
 from copilot.models import ProposedActionOut
 from copilot.service import Copilot
 
@@ -22,12 +23,12 @@ router = APIRouter(tags=["accounts"])
 AccountId = Annotated[str, Path(max_length=255)]  # the accounts table's key length
 
 
-class AccountList(BaseModel):
+class AccountList(Model):
     total: int
     items: list[AccountSummary]
 
 
-class AccountDetail(BaseModel):
+class AccountDetail(Model):
     account: Account
     activity: list[Activity]
     insight: AccountInsight
@@ -35,7 +36,7 @@ class AccountDetail(BaseModel):
     changes_period: str
 
 
-class TaskRequest(BaseModel):
+class TaskRequest(Model):
     playbook_id: str = Field(min_length=1, max_length=255, description="One of the account's next best actions")
     note: str | None = Field(default=None, max_length=1000, description="For the person who confirms it")
 

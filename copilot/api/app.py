@@ -9,13 +9,14 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from copilot import __version__
 from copilot.api.guard import InputGuard, allowed_hosts
 from copilot.errors import CopilotError, Lang, validation_summary_zh
+from copilot.modeling import Model
 from copilot.service import Copilot
 from copilot.settings import Settings
 
@@ -72,18 +73,18 @@ def _include_optional(app: FastAPI) -> None:
         module.register(app)
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Model):
     loc: list[str | int]
     msg: str
 
 
-class ErrorInfo(BaseModel):
+class ErrorInfo(Model):
     message: str = Field(description="What went wrong and what to do, in the caller's language (Chinese by default)")
     type: str = Field(description="Stable machine code, e.g. invalid_request_error, not_found, forbidden")
     details: list[ErrorDetail] | None = Field(default=None, description="Each invalid field (422 only)")
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Model):
     """Every error the API returns, whatever its status."""
 
     error: ErrorInfo

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, Path as PathParam, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.background import BackgroundTask
 
 from copilot.api.deps import CopilotDep, PrincipalDep
@@ -21,6 +21,7 @@ from copilot.knowledge.changes import Change, propose_change, propose_removal
 from copilot.knowledge.sources import KnowledgeSource, require_source
 from copilot.knowledge.items import KnowledgeItem, require
 from copilot.knowledge.parsers import SHEET_SUFFIXES, SUPPORTED, parse_file
+from copilot.modeling import Model
 from copilot.models import ProposedActionOut
 
 router = APIRouter(tags=["knowledge"])
@@ -29,7 +30,7 @@ ItemId = Annotated[str, PathParam(max_length=255)]  # the knowledge items table'
 KNOWLEDGE_ROLES = ("admin", "knowledge")  # who manages knowledge
 
 
-class ItemOut(BaseModel):
+class ItemOut(Model):
     id: str
     kind: str
     title: str
@@ -40,12 +41,12 @@ class ItemOut(BaseModel):
     data: dict[str, Any]
 
 
-class ItemPage(BaseModel):
+class ItemPage(Model):
     total: int
     items: list[ItemOut]
 
 
-class SheetOut(BaseModel):
+class SheetOut(Model):
     source: str
     kind: str
     added: int
@@ -56,7 +57,7 @@ class SheetOut(BaseModel):
     notes: list[str]
 
 
-class ImportOut(BaseModel):
+class ImportOut(Model):
     sheets: list[SheetOut]
     documents_added: list[str]
     documents_updated: list[str]
@@ -64,13 +65,13 @@ class ImportOut(BaseModel):
     embedded: int
 
 
-class ChangeRequest(BaseModel):
+class ChangeRequest(Model):
     change: Change
     data: dict[str, Any] | None = Field(default=None, description="For an edit: the item's fields")
     reason: str | None = Field(default=None, max_length=500)
 
 
-class RemovalRequest(BaseModel):
+class RemovalRequest(Model):
     key: str = Field(max_length=1024, description="The document's or sheet's key from GET /api/knowledge/documents")
     reason: str | None = Field(default=None, max_length=500)
 

@@ -14,12 +14,13 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from copilot import conversation, pipeline
 from copilot.api.deps import CopilotDep, PrincipalDep
 from copilot.errors import InvalidInput, NotFound
+from copilot.modeling import Model
 from copilot.models import AskResponse
 
 router = APIRouter(tags=["openai-compatible"])
@@ -39,7 +40,7 @@ def _too_long(limit: int, where: str = "") -> PydanticCustomError:
                                {"max_length": limit})
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(Model):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = Field(default=None, description=(
@@ -57,7 +58,7 @@ class ChatMessage(BaseModel):
         return self
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(Model):
     model_config = ConfigDict(extra="allow")  # temperature, top_p… are accepted and ignored
     model: str = Field(max_length=64, examples=list(MODELS))
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.accounts.plans import MilestoneStatus, SavedPlan, StoredPlan
 from copilot.api.deps import CopilotDep, PrincipalDep
+from copilot.modeling import Model
 from copilot.workflows.plans import PlanCustomer, SuccessPlan, customer_from_account
 
 router = APIRouter(tags=["csm"])
@@ -23,7 +24,7 @@ class PlanDetail(StoredPlan):
     plan: SuccessPlan  # type: ignore[assignment] - the stored JSON, validated on the way out
 
 
-class MilestoneUpdate(BaseModel):
+class MilestoneUpdate(Model):
     status: MilestoneStatus = Field(description="done: 完成; late: 延期; open: back to in progress")
     note: str | None = Field(default=None, max_length=500)
 

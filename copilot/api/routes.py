@@ -7,19 +7,20 @@ from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from copilot import pipeline
 from copilot.api.deps import CopilotDep, Principal, PrincipalDep
 from copilot.conversation import HistoryEntry
 from copilot.feedback import FeedbackIn, GapViewer, gap_report, reader_of, record_feedback
 from copilot.knowledge.pack import Pack
+from copilot.modeling import Model
 from copilot.models import MAX_QUESTION_CHARS, AskResponse, Customer, Kind, Role, SearchFilters, SearchResult, Tier
 
 router = APIRouter()
 
 
-class AskRequest(BaseModel):
+class AskRequest(Model):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     role: Role = "support"
     customer: Customer | None = None
@@ -30,7 +31,7 @@ class AskRequest(BaseModel):
                     "「那上海的呢？」 inherits the earlier question; only the last 6 turns are read.")
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(Model):
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int = Field(default=5, ge=1, le=50)
     kinds: list[Kind] | None = None
@@ -89,7 +90,7 @@ def audit(copilot: CopilotDep, principal: PrincipalDep,
     return copilot.audit.entries(event=event, subject=subject, limit=limit, actor=actor)
 
 
-class PromoteRequest(BaseModel):
+class PromoteRequest(Model):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     role: Role = "support"
     expected_sources: list[Annotated[str, StringConstraints(min_length=1, max_length=1024)]] = Field(

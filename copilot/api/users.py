@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.api.deps import CopilotDep, PrincipalDep, keys_required, require_admin
+from copilot.modeling import Model
 from copilot.users import ROLE_ZH, User, UserRole
 
 router = APIRouter(tags=["people"])
@@ -18,7 +19,7 @@ def register(app: FastAPI) -> None:
     app.include_router(page_router)
 
 
-class Me(BaseModel):
+class Me(Model):
     name: str
     role: str
     role_label: str
@@ -27,7 +28,7 @@ class Me(BaseModel):
     single_sign_on: bool = Field(description="Whether this server offers sign-in with the company's identity provider")
 
 
-class NewUser(BaseModel):
+class NewUser(Model):
     name: str = Field(min_length=1, max_length=64)
     role: UserRole
     audiences: list[str] | None = Field(default=None, max_length=2,
@@ -36,12 +37,12 @@ class NewUser(BaseModel):
     key: bool = Field(default=True, description="Make a key (shown once); false for single-sign-on-only users")
 
 
-class CreatedUser(BaseModel):
+class CreatedUser(Model):
     user: User
     key: str | None = Field(description="Shown only in this response; stored as a hash")
 
 
-class NewKey(BaseModel):
+class NewKey(Model):
     key: str = Field(description="Shown only in this response; the old key stops working")
 
 

@@ -14,12 +14,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel
 
 from copilot import __version__
 from copilot.api.deps import CopilotDep, PrincipalDep
 from copilot.knowledge.pack import Pack
 from copilot.knowledge.schema import Journey
+from copilot.modeling import Model
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
@@ -47,7 +47,7 @@ def register(app: FastAPI) -> None:
 
 
 # Navigation map ------------------------------------------------------------------------------
-class MapItem(BaseModel):
+class MapItem(Model):
     id: str
     title: str
     note: str
@@ -55,13 +55,13 @@ class MapItem(BaseModel):
     href: str
 
 
-class MapGroup(BaseModel):
+class MapGroup(Model):
     count: int
     top: list[MapItem]
     more: list[MapItem]
 
 
-class MapCell(BaseModel):
+class MapCell(Model):
     stage: str
     role: str
     total: int
@@ -70,13 +70,13 @@ class MapCell(BaseModel):
     cases: MapGroup
 
 
-class MapRole(BaseModel):
+class MapRole(Model):
     key: str
     label: str
     hint: str
 
 
-class NavigationMap(BaseModel):
+class NavigationMap(Model):
     stages: list[str]
     roles: list[MapRole]
     cells: list[MapCell]

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +39,7 @@ from copilot.api.deps import CopilotDep, Unauthorized
 from copilot.conversation import MAX_TURN_INPUT_CHARS, Turn
 from copilot.errors import ConfigError, Forbidden
 from copilot.feedback import FeedbackIn, reader_of, record_feedback
+from copilot.modeling import Model
 from copilot.models import AskResponse
 from copilot.settings import Settings
 
@@ -218,32 +219,32 @@ class WidgetCors:
 
 
 # API ----------------------------------------------------------------------------------------------
-class WidgetTurn(BaseModel):
+class WidgetTurn(Model):
     """An earlier message of the visitor's conversation (a system note is not theirs to send)."""
 
     role: Literal["user", "assistant"] = "user"
     content: str = Field(min_length=1, max_length=MAX_TURN_INPUT_CHARS)
 
 
-class WidgetAskRequest(BaseModel):
+class WidgetAskRequest(Model):
     question: str = Field(min_length=1, max_length=MAX_QUESTION)
     history: list[WidgetTurn] = Field(default_factory=list, max_length=MAX_TURNS,
                                       description=f"Up to {MAX_TURNS} earlier turns, oldest first")
 
 
-class WidgetCitation(BaseModel):
+class WidgetCitation(Model):
     n: int = Field(description="The [n] the answer cites it by")
     title: str
     kind: str
 
 
-class WidgetEscalation(BaseModel):
+class WidgetEscalation(Model):
     """An andon ticket was drafted for staff to confirm; the visitor is told, nothing is confirmed."""
 
     sla_minutes: int | None = None
 
 
-class WidgetAnswer(BaseModel):
+class WidgetAnswer(Model):
     answer: str
     grounded: bool
     citations: list[WidgetCitation] = Field(default_factory=list)

@@ -5,26 +5,27 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot.api.deps import CopilotDep, PrincipalDep
+from copilot.modeling import Model
 from copilot.models import ActionDetail, ActionRecord, ActionStatus, Decision, ProposedActionOut
 from copilot.workflows import cases, plans
 
 router = APIRouter()
 
 
-class OnepagerResponse(BaseModel):
+class OnepagerResponse(Model):
     markdown: str
     action: ProposedActionOut
 
 
-class PlanResponse(BaseModel):
+class PlanResponse(Model):
     plan: plans.SuccessPlan
     markdown: str
 
 
-class PlanActionRequest(BaseModel):
+class PlanActionRequest(Model):
     plan: plans.SuccessPlan
     action: Literal["save", "share"]
     recipient: str | None = Field(default=None, max_length=200)
@@ -32,7 +33,7 @@ class PlanActionRequest(BaseModel):
                                  description="The export as edited by the person; default: rendered from the plan")
 
 
-class PlanActionResponse(BaseModel):
+class PlanActionResponse(Model):
     action: ProposedActionOut
 
 

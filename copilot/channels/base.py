@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from copilot import db, pipeline
 from copilot.errors import CopilotError, Forbidden, NotFound
+from copilot.modeling import Model
 from copilot.models import MAX_QUESTION_CHARS, AskResponse, Evidence
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ MAX_SKEW_S = 300
 PLATFORM_ZH = {"wecom": "企业微信", "dingtalk": "钉钉", "feishu": "飞书"}
 
 
-class InboundMessage(BaseModel):
+class InboundMessage(Model):
     """One chat message addressed to the copilot, whatever the platform."""
 
     platform: Platform
@@ -40,12 +41,12 @@ class InboundMessage(BaseModel):
     at: datetime
 
 
-class Link(BaseModel):
+class Link(Model):
     title: str
     url: str | None = None
 
 
-class Outbound(BaseModel):
+class Outbound(Model):
     """The reply to post in the thread: the answer, its citations as links, choices to pick from."""
 
     answer: str

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from copilot.modeling import Model
 
 Side = Literal["我方", "客户方"]
 
 
-class Strict(BaseModel):
+class Strict(Model):
     """A pack model whose unknown keys are load issues (a typo, not a new setting)."""
 
     model_config = ConfigDict(extra="forbid")

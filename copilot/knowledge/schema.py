@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from copilot.modeling import Model
 
 Role = Literal["sales", "csm", "support"]
 Audience = Literal["public", "internal"]
@@ -18,7 +20,7 @@ Stage = Literal["PMF", "GTM", "规模化"]
 Journey = Literal["获客", "成交", "上线", "价值兑现", "续费扩展"]
 
 
-class Result(BaseModel):
+class Result(Model):
     """One measured outcome of a peer case, e.g. 复购率 18% -> 31%."""
 
     metric: str
@@ -27,7 +29,7 @@ class Result(BaseModel):
     unit: str = ""
 
 
-class Case(BaseModel):
+class Case(Model):
     id: str
     company: str = Field(description="Sample company name, marked （示例）")
     industry: str
@@ -46,7 +48,7 @@ class Case(BaseModel):
     summary: str
 
 
-class Faq(BaseModel):
+class Faq(Model):
     id: str
     question: str
     variants: list[str] = Field(default_factory=list)
@@ -59,7 +61,7 @@ class Faq(BaseModel):
     audience: Audience = "public"
 
 
-class Playbook(BaseModel):
+class Playbook(Model):
     id: str
     title: str
     stage: Stage
@@ -75,6 +77,6 @@ class Playbook(BaseModel):
     based_on: str | None = Field(default=None, description="Seed file the facts come from")
 
 
-class IntentExample(BaseModel):
+class IntentExample(Model):
     task: Literal["find_cases", "draft_plan", "faq", "practice_question", "escalation", "out_of_scope"]
     examples: list[str] = Field(min_length=3)

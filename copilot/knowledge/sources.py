@@ -9,15 +9,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
 
 from copilot.errors import NotFound
 from copilot.knowledge.catalog import Catalog
 from copilot.knowledge.ingest import SHEET_PREFIX
 from copilot.knowledge.items import ItemStore
+from copilot.modeling import Model
 
 
-class KnowledgeSource(BaseModel):
+class KnowledgeSource(Model):
     key: str  # what `copilot remove` and the removal API take: the file's resolved path
     name: str  # the file name, for people
     kind: Literal["document", "sheet"]

@@ -8,7 +8,7 @@ from collections import Counter
 from statistics import median
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from copilot.accounts.models import Account
 from copilot.accounts.resolve import AccountResolver, as_customer, contact_card
@@ -17,6 +17,7 @@ from copilot.compose import Prompts
 from copilot.errors import Forbidden, InvalidInput, NotFound
 from copilot.knowledge.schema import Result
 from copilot.matching import CaseMatch, effective_weights, facet_scores, merge_customer, score_case
+from copilot.modeling import Model
 from copilot.models import MAX_QUESTION_CHARS, Customer, ProposedActionOut, SearchFilters, Slots
 from copilot.normalize import normalize
 from copilot.rules import Rules
@@ -27,7 +28,7 @@ NOT_ENOUGH = "没有足够相近的案例，以下是最接近的备选。"
 OUTBOUND_AUDIENCE = "public"
 
 
-class CaseSearchRequest(BaseModel):
+class CaseSearchRequest(Model):
     query: str | None = Field(default=None, max_length=MAX_QUESTION_CHARS, description="Free text about the prospect")
     profile: Customer | None = Field(default=None, description="What is known about the prospect")
     account_id: str | None = Field(default=None, max_length=255, description=(
@@ -42,7 +43,7 @@ class CaseSearchRequest(BaseModel):
         return self
 
 
-class MetricEstimate(BaseModel):
+class MetricEstimate(Model):
     metric: str
     typical_before: float | None
     typical_after: float
@@ -51,7 +52,7 @@ class MetricEstimate(BaseModel):
     based_on: list[str]
 
 
-class ValueEstimate(BaseModel):
+class ValueEstimate(Model):
     summary: str
     method: str
     metrics: list[MetricEstimate]
@@ -59,12 +60,12 @@ class ValueEstimate(BaseModel):
     based_on: list[str] = Field(default_factory=list)
 
 
-class AccountRef(BaseModel):
+class AccountRef(Model):
     id: str
     name: str
 
 
-class CaseSearchResult(BaseModel):
+class CaseSearchResult(Model):
     matches: list[CaseMatch]
     good_matches: int
     note: str
@@ -76,7 +77,7 @@ class CaseSearchResult(BaseModel):
         "Ids of the matches that are internal-only: they inform the seller but never go to a customer"))
 
 
-class OnepagerRequest(BaseModel):
+class OnepagerRequest(Model):
     case_id: str = Field(min_length=1, max_length=255)
     prospect: Customer | None = None
     recipient: str | None = Field(default=None, max_length=200)
@@ -219,7 +220,7 @@ def render_onepager(deps: WorkflowDeps, prompts: Prompts, request: OnepagerReque
         title=(to.contact or {}).get("title", ""), account=to.account.name if to.account else "")
 
 
-class Addressee(BaseModel):
+class Addressee(Model):
     """Whom a one-pager is for: the prospect, and the person it goes to as the CRM knows them."""
 
     account: Account | None = None

@@ -21,6 +21,7 @@ from copilot.compose import Prompts
 from copilot.errors import ConfigError, InvalidInput
 from copilot.knowledge.pack import Pack
 from copilot.knowledge.pack_models import Outcome, PlanTemplates, QuickWinTemplate, Side, TierPlan
+from copilot.modeling import Model
 from copilot.models import Customer, ProposedActionOut, ShortText, Tier
 from copilot.normalize import contains_word, normalize
 from copilot.workflows import WorkflowDeps
@@ -35,7 +36,7 @@ MAX_KEY_PEOPLE = 30
 SIGNING_RANGE = (date(2000, 1, 1), date(2100, 12, 31))
 
 
-class KeyPerson(BaseModel):
+class KeyPerson(Model):
     name: str = Field(min_length=1, max_length=50)
     title: str = Field(default="", max_length=50)
     side: Side = "客户方"
@@ -49,21 +50,21 @@ class PlanCustomer(Customer):
                                       description="YYYY-MM-DD, 2000-01-01 to 2100-12-31; today when left out")
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(Model):
     customer: PlanCustomer = Field(default_factory=PlanCustomer)
     account_id: str | None = Field(default=None, max_length=255, description=(
         "One of the company's accounts: its record fills the profile (name, industry, city, size, products, "
         "signing date, contacts as key people); fields given in `customer` still win"))
 
 
-class FirstValue(BaseModel):
+class FirstValue(Model):
     description: str
     days: int
     date: date
     outcome: str
 
 
-class Milestone(BaseModel):
+class Milestone(Model):
     outcome: str
     day: int
     date: date
@@ -73,7 +74,7 @@ class Milestone(BaseModel):
     owner_client: str
 
 
-class QuickWin(BaseModel):
+class QuickWin(Model):
     title: str
     action: str
     products: list[str]
@@ -88,12 +89,12 @@ class QuickWin(BaseModel):
     metric: str
 
 
-class OwnerTask(BaseModel):
+class OwnerTask(Model):
     what: str
     due: date
 
 
-class Owner(BaseModel):
+class Owner(Model):
     side: Side
     role: str
     person: str | None = Field(default=None, description="A key person whose title fits the role")
@@ -102,7 +103,7 @@ class Owner(BaseModel):
     next_deadline: date | None = None
 
 
-class Cadence(BaseModel):
+class Cadence(Model):
     style: str
     plan_format: str
     csm_model: str
@@ -117,7 +118,7 @@ class Cadence(BaseModel):
     sponsor: str | None = None
 
 
-class Indicator(BaseModel):
+class Indicator(Model):
     name: str
     health: str
     kind: str
@@ -126,27 +127,27 @@ class Indicator(BaseModel):
     warning: str
 
 
-class Renewal(BaseModel):
+class Renewal(Model):
     date: date
     prepare_from: date
     owner: str
     new_sale_until: date | None = Field(default=None, description="Upsell before this date counts as a new sale")
 
 
-class ExpansionStep(BaseModel):
+class ExpansionStep(Model):
     product: str
     why: str
     owner: str
 
 
-class SourceRef(BaseModel):
+class SourceRef(Model):
     id: str
     kind: Literal["case", "playbook"]
     title: str
     why: str = ""
 
 
-class SuccessPlan(BaseModel):
+class SuccessPlan(Model):
     customer: PlanCustomer
     account_id: str | None = Field(default=None, description="The account the plan is for, when drafted for one")
     tier: Tier
