@@ -16,7 +16,6 @@ import typer
 from typer.core import TyperGroup
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from copilot.errors import CopilotError
@@ -40,6 +39,16 @@ ServerKeyOpt = Annotated[Optional[str], typer.Option(
 
 def _settings(data_dir: Path | None) -> Settings:
     return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _progress_bar(disable: bool = False):
+    """Counts, rate and time left on stderr, for the commands with a long step (rich.progress is
+    imported here: the other commands do not pay for it)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} /s"),
+               TimeRemainingColumn())
+    return Progress(*columns, console=err_console, disable=disable, transient=True)
 
 
 def _copilot(data_dir: Path | None):
@@ -84,9 +93,7 @@ def ingest(paths: Annotated[list[str], typer.Argument(
         _ingest_on_server(paths, server, key, json_out)
         return
     copilot = _copilot(data_dir)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} /s"),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err_console, disable=json_out, transient=True) as progress:
+    with _progress_bar(disable=json_out) as progress:
         task = progress.add_task("embedding", total=None)
         report = copilot.ingest(paths, actor=_actor(), prune=prune, progress=lambda n: progress.advance(task, n))
     documents = report.documents
@@ -423,9 +430,7 @@ def _prepare_index(copilot) -> None:
     """Bring the index up to date once, with a progress bar, before any worker starts: a new
     knowledge folder can mean thousands of texts to embed, and workers would otherwise each
     start on it silently."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} /s"),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with _progress_bar() as progress:
         task = progress.add_task("indexing the knowledge", total=None)
         advance = lambda n: progress.advance(task, n)  # noqa: E731
         copilot.speller
@@ -747,61 +752,92 @@ def users_add(name: Annotated[str, typer.Argument(help="The person's name, as re
                   help="Knowledge they may read: public, internal (default: support public only, others both)")] = None,
               email: Annotated[Optional[str], typer.Option(help="Matches their single sign-on account")] = None,
               no_key: Annotated[bool, typer.Option("--no-key", help="Single sign-on only: no key")] = False,
-              data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
-    """Add a person; their key is printed once and stored only as a hash."""
-    user, key = _copilot(data_dir).users.add(name, role, _actor(), audiences=_split(audience) or None,
-                                             email=email, with_key=not no_key)
+              data_dir: DataDir = None, json_out: JsonFlag = False, server: ServerOpt = None,
+              key: ServerKeyOpt = None) -> None:
+    """Add a person; their key is printed once and stored only as a hash. With --server: on that
+    server, with an admin's key."""
+    if server:
+        from copilot.remote import Remote
+
+        created = Remote(server, key).post("/api/users", {"name": name, "role": role, "email": email,
+                                                           "audiences": _split(audience) or None, "key": not no_key})
+        user, new_key = created["user"], created["key"]
+    else:
+        added, new_key = _copilot(data_dir).users.add(name, role, _actor(), audiences=_split(audience) or None,
+                                                      email=email, with_key=not no_key)
+        user = added.model_dump(mode="json")
     if json_out:
-        _print_json({**user.model_dump(mode="json"), "key": key})
+        _print_json({**user, "key": new_key})
         return
-    console.print(f"added {user.name} ({user.role}; reads {', '.join(user.audiences)})")
-    if key:
+    console.print(f"added {user['name']} ({user['role']}; reads {', '.join(user['audiences'])})")
+    if new_key:
         console.print("key (shown only now, keep it safe):")
-        sys.stdout.write(key + "\n")
+        sys.stdout.write(new_key + "\n")
 
 
 @users_app.command("list")
 @handle_errors
-def users_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
-    """Everyone, with role, audiences and whether they are active."""
-    users = _copilot(data_dir).users.list()
+def users_list(data_dir: DataDir = None, json_out: JsonFlag = False, server: ServerOpt = None,
+               key: ServerKeyOpt = None) -> None:
+    """Everyone, with role, audiences and whether they are active. With --server: an admin's key."""
+    if server:
+        from copilot.remote import Remote
+
+        users = Remote(server, key).get("/api/users")
+    else:
+        users = [u.model_dump(mode="json") for u in _copilot(data_dir).users.list()]
     if json_out:
-        _print_json([u.model_dump(mode="json") for u in users])
+        _print_json(users)
         return
     if not users:
         console.print("no users yet: add one with `copilot users add NAME --role admin`")
         return
     table = Table("name", "role", "reads", "email", "sign-in", "status", "added")
     for u in users:
-        sign_in = " + ".join(x for x, on in (("key", u.has_key), ("sso", u.single_sign_on)) if on) or "-"
-        table.add_row(u.name, u.role, ", ".join(u.audiences), u.email or "", sign_in,
-                      "active" if u.active else f"disabled {u.disabled_at:%Y-%m-%d}", f"{u.created_at:%Y-%m-%d}")
+        sign_in = " + ".join(x for x, on in (("key", u["has_key"]), ("sso", u["single_sign_on"])) if on) or "-"
+        status = f"disabled {u['disabled_at'][:10]}" if u["disabled_at"] else "active"
+        table.add_row(u["name"], u["role"], ", ".join(u["audiences"]), u["email"] or "", sign_in, status,
+                      u["created_at"][:10])
     console.print(table)
 
 
 @users_app.command("disable")
 @handle_errors
-def users_disable(name: Annotated[str, typer.Argument(help="Name or id")], data_dir: DataDir = None) -> None:
+def users_disable(name: Annotated[str, typer.Argument(help="Name or id")], data_dir: DataDir = None,
+                  server: ServerOpt = None, key: ServerKeyOpt = None) -> None:
     """Stop a person's key and sessions at once (their records stay)."""
-    user = _copilot(data_dir).users.set_active(name, False, _actor())
-    console.print(f"disabled {user.name}")
+    console.print(f"disabled {_set_active(name, False, data_dir, server, key)}")
 
 
 @users_app.command("enable")
 @handle_errors
-def users_enable(name: Annotated[str, typer.Argument(help="Name or id")], data_dir: DataDir = None) -> None:
+def users_enable(name: Annotated[str, typer.Argument(help="Name or id")], data_dir: DataDir = None,
+                 server: ServerOpt = None, key: ServerKeyOpt = None) -> None:
     """Let a disabled person in again (with their old key, unless it was replaced)."""
-    user = _copilot(data_dir).users.set_active(name, True, _actor())
-    console.print(f"enabled {user.name}")
+    console.print(f"enabled {_set_active(name, True, data_dir, server, key)}")
+
+
+def _set_active(name: str, active: bool, data_dir: Path | None, server: str | None, key: str | None) -> str:
+    if server:
+        from copilot.remote import Remote, user_path
+
+        return Remote(server, key).post(user_path(name, "enable" if active else "disable"), {})["name"]
+    return _copilot(data_dir).users.set_active(name, active, _actor()).name
 
 
 @users_app.command("key")
 @handle_errors
-def users_key(name: Annotated[str, typer.Argument(help="Name or id")], data_dir: DataDir = None) -> None:
+def users_key(name: Annotated[str, typer.Argument(help="Name or id")], data_dir: DataDir = None,
+              server: ServerOpt = None, key: ServerKeyOpt = None) -> None:
     """A new key for a person (the old one stops working); printed once."""
-    key = _copilot(data_dir).users.rotate_key(name, _actor())
+    if server:
+        from copilot.remote import Remote, user_path
+
+        new_key = Remote(server, key).post(user_path(name, "key"), {})["key"]
+    else:
+        new_key = _copilot(data_dir).users.rotate_key(name, _actor())
     console.print("new key (shown only now, keep it safe):")
-    sys.stdout.write(key + "\n")
+    sys.stdout.write(new_key + "\n")
 
 
 def main() -> None:

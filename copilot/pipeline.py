@@ -27,8 +27,6 @@ from copilot.models import (MAX_QUESTION_CHARS, AskResponse, Classification, Cus
 from copilot.normalize import normalize
 from copilot.retrieve import HybridRetriever
 from copilot.rules import Grounding
-from copilot.workflows.plans import (PlanCustomer, customer_from_account, customer_name_from_text, draft_plan,
-                                     render_plan)
 
 if TYPE_CHECKING:
     from copilot.accounts.book import Book
@@ -178,6 +176,9 @@ def plan_draft(deps: Deps, intent: Intent, evidence: list[Evidence], audiences: 
                question: str = "", account: Account | None = None) -> Draft:
     """A joint success plan from what the question says about the customer, and what the CRM
     says about the account it names (its contacts and owners become the plan's key people)."""
+    # Imported here: only a plan request pays for the plan builder (Step 6: start-up).
+    from copilot.workflows.plans import PlanCustomer, customer_from_account, customer_name_from_text, draft_plan, render_plan
+
     slots = intent.slots
     customer = PlanCustomer(name=None if account else customer_name_from_text(question), industry=slots.industry,
                             city=slots.city, province=slots.province, tier=slots.tier,

@@ -69,6 +69,13 @@ class Remote:
             raise RemoteError(f"{self.url}{path}: the answer is not JSON; is this a copilot server?") from None
 
 
+def user_path(name_or_id: str, action: str) -> str:
+    """/api/users/{name or id}/{action}, the name quoted whole (a Chinese name, a space)."""
+    from urllib.parse import quote
+
+    return f"/api/users/{quote(name_or_id, safe='')}/{action}"
+
+
 def _message(response: Any) -> str:
     """The server's own message ({"error": {"message": ...}}), or the start of whatever it sent."""
     try:

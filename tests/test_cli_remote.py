@@ -148,3 +148,35 @@ def test_sheets_and_documents_go_in_and_out_through_the_server(served, tmp_path)
     assert exported.returncode == 0, exported.stderr
     assert "处方药可以线上退货吗？" in sheet.read_text(encoding="utf-8-sig")
     assert not (tmp_path / "local-data").exists()
+
+
+def test_an_admin_manages_people_on_the_server_from_the_command_line(served, tmp_path):
+    admin = ["--server", served["url"], "--key", served["keys"]["admin"]]
+    added = copilot_cli(tmp_path, "users", "add", "新 同事", "--role", "support", "--json", *admin)
+    assert added.returncode == 0, added.stderr
+    first_key = json.loads(added.stdout)["key"]
+    listed = json.loads(copilot_cli(tmp_path, "users", "list", "--json", *admin).stdout)
+    assert {"name": "新 同事", "role": "support", "audiences": ["public"]}.items() <= \
+        next(u for u in listed if u["name"] == "新 同事").items()
+
+    def search_as(key: str) -> subprocess.CompletedProcess:
+        return copilot_cli(tmp_path, "search", "小票打印机不出纸怎么办", "--server", served["url"], "--key", key)
+
+    assert search_as(first_key).returncode == 0
+    rotated = copilot_cli(tmp_path, "users", "key", "新 同事", *admin)
+    second_key = rotated.stdout.strip().splitlines()[-1]
+    assert rotated.returncode == 0 and second_key.startswith("cpk_") and second_key != first_key
+    assert search_as(first_key).returncode == 2 and search_as(second_key).returncode == 0
+    assert "disabled 新 同事" in copilot_cli(tmp_path, "users", "disable", "新 同事", *admin).stdout
+    assert "401" in search_as(second_key).stderr
+    assert "enabled 新 同事" in copilot_cli(tmp_path, "users", "enable", "新 同事", *admin).stdout
+    assert search_as(second_key).returncode == 0
+    table = copilot_cli(tmp_path, "users", "list", *admin).stdout
+    assert "新 同事" in table and "active" in table
+
+    # Only an admin may: another person's key is refused with the server's reason, and nothing changes.
+    refused = copilot_cli(tmp_path, "users", "disable", "新 同事", "--server", served["url"],
+                          "--key", served["keys"]["sales"])
+    assert refused.returncode == 2 and "403" in refused.stderr and "Traceback" not in refused.stderr
+    assert search_as(second_key).returncode == 0
+    assert not (tmp_path / "local-data").exists()

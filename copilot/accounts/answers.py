@@ -14,18 +14,21 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from copilot.accounts.book import AccountSummary, Book
-from copilot.accounts.health import MilestoneCounts
-from copilot.accounts.insight import AccountInsight, account_insight
-from copilot.accounts.journey import STATE_LABELS
 from copilot.accounts.models import Account, Activity
-from copilot.accounts.resolve import AccountResolver
-from copilot.knowledge.pack import Pack
 from copilot.models import AskResponse, Classification, Intent, Role
 from copilot.normalize import normalize
-from copilot.compose import Prompts
+
+# Every chat question passes `recognise`; the insight and journey rules are imported only to
+# answer one that is about an account (Step 6: start-up).
+if TYPE_CHECKING:
+    from copilot.accounts.book import AccountSummary, Book
+    from copilot.accounts.health import MilestoneCounts
+    from copilot.accounts.insight import AccountInsight
+    from copilot.accounts.resolve import AccountResolver
+    from copilot.compose import Prompts
+    from copilot.knowledge.pack import Pack
 
 # How an account is doing: its state, health, risk, usage, or what to do next with it.
 _HOW_IS_IT = re.compile(
@@ -62,6 +65,9 @@ def recognise(question: str, resolver: AccountResolver) -> AccountQuestion | Non
 def answer_account(prompts: Prompts, book: Book, account: Account, activity: list[Activity], pack: Pack,
                    today: date, audiences: list[str] | None,
                    milestones: MilestoneCounts | None) -> tuple[str, AccountInsight]:
+    from copilot.accounts.insight import account_insight
+    from copilot.accounts.journey import STATE_LABELS
+
     insight = account_insight(account, activity, book.transitions, pack, today, audiences, milestones)
     text = prompts.render("account.md.j2", account=account, insight=insight,
                           state=STATE_LABELS.get(insight.journey_state, insight.journey_state))
