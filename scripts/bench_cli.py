@@ -83,17 +83,23 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    floor = statistics.median(times.pop("floor"))
+    floor_runs = times.pop("floor")
+    floor = statistics.median(floor_runs)
     rows = {name: statistics.median(runs) for name, runs in times.items()}
+    # The floor's spread is printed with it: on a 2-core machine the encoder's OpenMP threads make
+    # one cold query take anywhere from ~10 to ~60 ms, so the floor's median moves between runs of this script.
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average": os.getloadavg()},
               "runs": args.runs, "floor_s": round(floor, 3),
-              "commands": {n: {"seconds": round(s, 3), "x_floor": round(s / floor, 1)} for n, s in rows.items()}}
+              "floor_range_s": [round(min(floor_runs), 3), round(max(floor_runs), 3)],
+              "commands": {n: {"seconds": round(s, 3), "x_floor": round(s / floor, 1),
+                               "range_s": [round(min(times[n]), 3), round(max(times[n]), 3)]}
+                           for n, s in rows.items()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2))
-    print(f"floor (load the model, embed one query): {floor:.2f} s")
+    print(f"floor (load the model, embed one query): {floor:.2f} s  (runs {min(floor_runs):.2f}-{max(floor_runs):.2f} s)")
     for name, s in rows.items():
-        print(f"{name:28} {s:6.2f} s  {s / floor:4.1f} x floor")
+        print(f"{name:28} {s:6.2f} s  {s / floor:4.1f} x floor  (runs {min(times[name]):.2f}-{max(times[name]):.2f} s)")
     print(f"wrote {args.out}")
 
 
