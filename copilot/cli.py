@@ -48,7 +48,8 @@ def _progress_bar(disable: bool = False):
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} /s"),
                TimeRemainingColumn())
-    return Progress(*columns, console=err_console, disable=disable, transient=True)
+    # Not on a pipe or a log file: a transient bar only leaves a blank line there.
+    return Progress(*columns, console=err_console, disable=disable or not err_console.is_terminal, transient=True)
 
 
 def _copilot(data_dir: Path | None):
@@ -103,13 +104,17 @@ def ingest(paths: Annotated[list[str], typer.Argument(
                                  "errors": s.errors, "notes": s.notes} for s in report.sheets],
                      "failed": report.failed, "pruned": report.pruned})
     else:
-        console.print(f"documents: {documents.summary()}")
+        if documents.added or documents.updated or documents.unchanged or documents.removed or documents.skipped \
+                or documents.failed:
+            console.print(f"documents: {documents.summary()}")
         for sheet in report.sheets:
             console.print(f"sheet: {sheet.summary()}")
             for note in sheet.notes:
                 err_console.print(f"[yellow]note:[/yellow] {note}")
-        if report.items:
-            console.print(f"knowledge items: {report.items.summary()}")
+        if report.items and (changed := len(report.items.added) + len(report.items.updated) + len(report.items.removed)):
+            # Counted per sheet and knowledge file (the rows are counted on the lines above).
+            console.print(f"index: {changed} sheet(s) or knowledge file(s) re-indexed, {report.items.chunks} "
+                          f"passages, {report.items.embedded} embedded in {report.items.seconds:.1f}s")
         for source in report.pruned:
             console.print(f"removed: {source}")
     for sheet in report.sheets:

@@ -114,9 +114,26 @@ def test_multi_value_cells_split_on_bars_semicolons_and_new_lines(cell, values):
     ("45天会员流失率 12%→5%", Result(metric="45天会员流失率", before=12, after=5, unit="%")),
     ("储值会员数 0→260人", Result(metric="储值会员数", before=0, after=260, unit="人")),
     ("年销售额 1.2亿元", Result(metric="年销售额", after=1.2, unit="亿元")),
+    # Two units of one quantity: both sides in the smaller one, so the change compares like numbers.
+    ("对账时间 2小时→15分钟", Result(metric="对账时间", before=120, after=15, unit="分钟")),
+    ("月利润 0.3万元→8000元", Result(metric="月利润", before=3000, after=8000, unit="元")),
+    ("交付周期 3周→10天", Result(metric="交付周期", before=21, after=10, unit="天")),
+    # 从每天… says per what: kept with the metric, not lost and not taken for a unit.
+    ("对账时间从每天2小时降到15分钟", Result(metric="对账时间（每天）", before=120, after=15, unit="分钟")),
+    ("客诉从每周12起降到3起", Result(metric="客诉（每周）", before=12, after=3, unit="起")),
 ])
 def test_result_entries_are_read_with_sign_and_unit(entry, result):
     assert parse_result(entry) == result
+
+
+def test_a_result_whose_two_sides_measure_different_things_is_refused_by_name(tmp_path):
+    headers = ["客户名称", "行业", "城市", "年费", "使用产品", "挑战", "做法", "成果"]
+    rows = [["甲", "药店", "株洲", "8万", "云铺收银", "挑战", "做法", "客单价 45元→52人"],
+            ["乙", "药店", "株洲", "8万", "云铺收银", "挑战", "做法", "对账时间 2小时→15分钟"]]
+    sheet = load(write_csv(tmp_path / "cases.csv", [headers, *rows]))
+    assert [str(e) for e in sheet.errors] == [
+        "cases.csv:2:成果: result '客单价 45元→52人' has two different units: 元 and 人"]
+    assert [c.results[0].before for c in sheet.items] == [120]  # the other row loads
 
 
 def test_case_sheet_reads_fees_in_yuan_and_wan_and_several_results(tmp_path):
@@ -168,7 +185,8 @@ def test_case_without_province_or_summary_is_filled_for_the_caller(tmp_path):
     ])
     case = load(path).items[0]
     assert case.province == ""
-    assert "麦田里烘焙" in case.summary and "会员不通" in case.summary
+    # The summary is how a peer case is shown: who, the challenge, and the headline result.
+    assert case.summary == "麦田里烘焙（烘焙）：会员不通；会员复购率 18%→31%"
     assert case.audience == "public" and "（示例）" not in case.company
 
 

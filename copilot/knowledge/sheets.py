@@ -359,11 +359,23 @@ _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 # A unit holds no digits or spaces, so the number before the arrow is the last one before it:
 # "45天会员流失率 12%→5%" keeps 45天会员流失率 as the metric.
 _UNIT = r"[^\d\s→>|:：]*?"
+# "对账时间从每天2小时降到15分钟": a 每… between 从 and the number says per what (kept in the metric).
 _CHANGE = re.compile(
-    rf"^(?P<metric>.+?)\s*[:：]?\s*(?:从\s*)?(?P<before>{_NUMBER})\s*(?P<u1>{_UNIT})\s*"
+    rf"^(?P<metric>.+?)\s*[:：]?\s*(?:从\s*(?P<per>每[^\d\s→>|:：]{{0,3}}?)?\s*)?(?P<before>{_NUMBER})\s*(?P<u1>{_UNIT})\s*"
     rf"(?:→|->|=>|⇒|➝|—>|变为|(?:[升降增减]|提升|提高|上升|增长|增加|下降|降低|减少)?[到至])\s*"
     rf"(?P<after>{_NUMBER})\s*(?P<u2>{_UNIT})$")
 _LEVEL = re.compile(rf"^(?P<metric>.+?)\s*[:：]?\s*(?P<after>{_NUMBER})\s*(?P<u2>{_UNIT})$")
+
+
+# Units of one quantity that a result may mix ("对账时间 2小时→15分钟", "月利润 8000元→1.2万元"):
+# unit -> (quantity, size in the quantity's smallest unit). Both sides are put in the smaller unit,
+# so that the change between them is computed on like numbers.
+_UNIT_SIZES: dict[str, tuple[str, int]] = {
+    "秒": ("time", 1), "秒钟": ("time", 1), "分钟": ("time", 60), "小时": ("time", 3600),
+    "个小时": ("time", 3600), "天": ("time", 86400), "日": ("time", 86400), "周": ("time", 7 * 86400),
+    "个月": ("time", 30 * 86400), "年": ("time", 365 * 86400),
+    "元": ("money", 1), "万元": ("money", 10**4), "亿元": ("money", 10**8),
+}
 
 
 def parse_result(entry: str) -> Result:
@@ -372,12 +384,30 @@ def parse_result(entry: str) -> Result:
     match = _CHANGE.match(text) or _LEVEL.match(text)
     if not match:
         raise _CellError(f"cannot read result {entry!r}; write it like 复购率 18%→31% or 会员数 12000")
-    units = {u for u in (match.groupdict().get("u1"), match["u2"]) if u}
-    if len(units) > 1:
-        raise _CellError(f"result {entry!r} has two different units: {' and '.join(sorted(units))}")
-    before = match.groupdict().get("before")
-    return Result(metric=match["metric"].strip(), before=float(before) if before is not None else None,
-                  after=float(match["after"]), unit=units.pop() if units else "")
+    before_text = match.groupdict().get("before")
+    before = float(before_text) if before_text is not None else None
+    after = float(match["after"])
+    before_unit, after_unit = match.groupdict().get("u1") or "", match["u2"] or ""
+    per = match.groupdict().get("per")
+    metric = f"{match['metric'].strip()}（{per}）" if per else match["metric"].strip()
+    if before_unit and after_unit and before_unit != after_unit:
+        return _in_one_unit(entry, metric, before, before_unit, after, after_unit)
+    return Result(metric=metric, before=before, after=after, unit=after_unit or before_unit)
+
+
+def _in_one_unit(entry: str, metric: str, before: float | None, before_unit: str, after: float,
+                 after_unit: str) -> Result:
+    (quantity, before_size), (other, after_size) = (_UNIT_SIZES.get(before_unit, ("", 0)),
+                                                     _UNIT_SIZES.get(after_unit, ("", 0)))
+    if not quantity or quantity != other:
+        raise _CellError(f"result {entry!r} has two different units: {before_unit} and {after_unit}")
+    size = min(before_size, after_size)
+    unit = before_unit if size == before_size else after_unit
+    def scaled(value: float, value_size: int) -> float:
+        return round(value * value_size / size, 6)  # 0.3万元 is 3000 yuan, not 2999.9999999999995
+
+    return Result(metric=metric, before=None if before is None else scaled(before, before_size),
+                  after=scaled(after, after_size), unit=unit)
 
 
 
@@ -430,7 +460,11 @@ def _fill_case(values: dict[str, Any]) -> None:
     # (most cases fall between 14 and 45 days) and keeps a sheet without the column loadable.
     values.setdefault("time_to_first_value_days", 30)
     if "summary" not in values and {"company", "industry", "challenge"} <= values.keys():
-        values["summary"] = f"{values['company']}（{values['industry']}）：{values['challenge']}"
+        # The headline result goes in too: a peer case is shown by its summary, and what it
+        # achieved is what a sales rep quotes.
+        results = values.get("results") or []
+        outcome = f"；{format_result(results[0])}" if results and isinstance(results[0], Result) else ""
+        values["summary"] = f"{values['company']}（{values['industry']}）：{values['challenge']}{outcome}"
 
 
 def _fill_playbook(values: dict[str, Any]) -> None:
