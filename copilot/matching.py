@@ -35,7 +35,7 @@ class CaseView(Model):
     situation: list[str]
     summary: str
     results: list[Result]
-    time_to_first_value_days: int
+    time_to_first_value_days: int | None
 
 
 class CaseMatch(Model):

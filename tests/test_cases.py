@@ -110,6 +110,21 @@ def test_value_estimate_is_present_and_explained(real_copilot):
     assert estimate.time_to_first_value_days == median(m.case.time_to_first_value_days for m in found.matches)
 
 
+def test_a_first_value_time_is_estimated_only_from_cases_that_state_one(real_copilot):
+    from copilot.workflows.cases import estimate_value
+
+    rules = real_copilot.pack.rules
+    good = [m for m in search(real_copilot, profile=WENZHOU_BAKERY).matches if m.good_match]
+    assert len(good) >= 2
+    # A case sheet without the column: its cases do not say how long first value took.
+    unstated = [m.model_copy(update={"case": m.case.model_copy(update={"time_to_first_value_days": None})})
+                for m in good]
+    estimate = estimate_value(rules, unstated)
+    assert estimate.time_to_first_value_days is None and "首次见到价值" not in estimate.summary
+    mixed = estimate_value(rules, [unstated[0], *good[1:]])
+    assert mixed.time_to_first_value_days == median(m.case.time_to_first_value_days for m in good[1:])
+
+
 def test_nothing_close_enough_says_so_and_shows_only_flagged_alternatives(real_copilot):
     rules = real_copilot.pack.rules
     found = search(real_copilot, profile=Customer(industry="汽车", city="哈尔滨", tier="大型"), k=10)

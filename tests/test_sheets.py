@@ -187,6 +187,7 @@ def test_case_without_province_or_summary_is_filled_for_the_caller(tmp_path):
     assert case.province == ""
     # The summary is how a peer case is shown: who, the challenge, and the headline result.
     assert case.summary == "麦田里烘焙（烘焙）：会员不通；会员复购率 18%→31%"
+    assert case.time_to_first_value_days is None  # not in the sheet, so not made up
     assert case.audience == "public" and "（示例）" not in case.company
 
 

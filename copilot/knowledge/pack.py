@@ -286,7 +286,7 @@ def _case_chunk(case: Case, rules: Rules) -> Chunk:
         f"情境：{'、'.join(case.situation)}；使用产品：{'、'.join(case.products)}",
         f"挑战：{case.challenge}",
         f"做法：{'；'.join(case.actions)}",
-        f"成果：{results}；首次价值用时{case.time_to_first_value_days}天",
+        f"成果：{results}" + (f"；首次价值用时{case.time_to_first_value_days}天" if case.time_to_first_value_days else ""),
     ])
     meta = {
         "industry": case.industry, "city": case.city, "province": case.province,

@@ -42,7 +42,7 @@ class Case(Model):
     challenge: str
     actions: list[str] = Field(min_length=1)
     results: list[Result] = Field(min_length=1)
-    time_to_first_value_days: int = Field(gt=0)
+    time_to_first_value_days: int | None = Field(default=None, gt=0)  # None: the source does not say
     journey: Journey = "价值兑现"
     audience: Audience = "public"
     summary: str

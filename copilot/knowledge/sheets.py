@@ -456,9 +456,6 @@ def _fill_faq(values: dict[str, Any]) -> None:
 def _fill_case(values: dict[str, Any]) -> None:
     # The caller resolves the province from the city with the gazetteer; the model needs a string.
     values.setdefault("province", "")
-    # The model requires a positive value; 30 days is a typical first-value time in the pack
-    # (most cases fall between 14 and 45 days) and keeps a sheet without the column loadable.
-    values.setdefault("time_to_first_value_days", 30)
     if "summary" not in values and {"company", "industry", "challenge"} <= values.keys():
         # The headline result goes in too: a peer case is shown by its summary, and what it
         # achieved is what a sales rep quotes.

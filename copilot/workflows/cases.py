@@ -156,15 +156,17 @@ def estimate_value(rules: Rules, good: list[CaseMatch]) -> ValueEstimate:
     ranked = sorted(by_metric.items(), key=lambda item: -len(item[1]))  # stable: best match's metrics first
     metrics = [_metric_estimate(metric, rows) for metric, rows in ranked[:rules.case_workflow.estimate_max_metrics]]
     ids = [m.case.id for m in good]
-    ttfv = median(m.case.time_to_first_value_days for m in good)
+    # Only cases that say how long first value took count (a sheet may not have the column).
+    known = [m.case.time_to_first_value_days for m in good if m.case.time_to_first_value_days]
+    ttfv = median(known) if known else None
     parts = "；".join(_describe(m) for m in metrics)
-    summary = (f"参考 {len(ids)} 个相近案例，这位客户可期待：{parts}；首次见到价值的时间中位约 {_num(ttfv)} 天。"
-               "这是按同行结果推算的参考，不是承诺。")
+    first_value = f"；首次见到价值的时间中位约 {_num(ttfv)} 天" if ttfv is not None else ""
+    summary = f"参考 {len(ids)} 个相近案例，这位客户可期待：{parts}{first_value}。这是按同行结果推算的参考，不是承诺。"
     method = (f"取综合得分 ≥ {rules.case_matching.good_match:g} 的 {len(ids)} 个相近案例（{'、'.join(ids)}），"
               "对每个指标取这些案例的中位数：有上线前数值的，给出前后中位数和变化幅度的中位数；"
               "百分比类指标可以直接参考前后水平，金额、人数等与规模相关的指标请按变化幅度参考。"
               "指标按支撑它的案例数排序。")
-    return ValueEstimate(summary=summary, method=method, metrics=metrics, time_to_first_value_days=float(ttfv),
+    return ValueEstimate(summary=summary, method=method, metrics=metrics, time_to_first_value_days=None if ttfv is None else float(ttfv),
                          based_on=ids)
 
 

@@ -71,7 +71,7 @@
         <div class="breakdown" aria-label="得分构成">${breakdownHtml(match, weights)}</div>
       </div>
       <footer class="case-foot">
-        <span class="muted small">产品：${c.products.map(esc).join("、")} · 首次见到价值 ${c.time_to_first_value_days} 天</span>
+        <span class="muted small">产品：${c.products.map(esc).join("、")}${c.time_to_first_value_days ? ` · 首次见到价值 ${c.time_to_first_value_days} 天` : ""}</span>
         <span class="case-actions">
           <a class="btn btn-ghost btn-small" href="/assistant?role=sales&q=${encodeURIComponent(`${c.company}是怎么做的？效果如何？`)}">问助手</a>
           ${onepagerButton(c, internal)}
