@@ -76,7 +76,7 @@ def contains_word(text: str, word: str) -> bool:
 
 
 def _could_contain(text: str, word: str) -> bool:
-    """False only when `word` surely is not in `text`: its stem (bakery -> bakeri…) is not a
+    """False only when `word` surely is not in `text`: its stem (bakery -> baker) is not a
     substring. Words with cased letters outside ASCII go to the pattern (Unicode case folding)."""
     if not word.isascii():
         caseless = word.lower() == word.upper()  # Chinese
