@@ -104,8 +104,7 @@ def ingest(paths: Annotated[list[str], typer.Argument(
                                  "errors": s.errors, "notes": s.notes} for s in report.sheets],
                      "failed": report.failed, "pruned": report.pruned})
     else:
-        if documents.added or documents.updated or documents.unchanged or documents.removed or documents.skipped \
-                or documents.failed:
+        if not documents.empty:
             console.print(f"documents: {documents.summary()}")
         for sheet in report.sheets:
             console.print(f"sheet: {sheet.summary()}")

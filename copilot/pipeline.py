@@ -193,7 +193,8 @@ def plan_draft(deps: Deps, intent: Intent, evidence: list[Evidence], audiences: 
     """A joint success plan from what the question says about the customer, and what the CRM
     says about the account it names (its contacts and owners become the plan's key people)."""
     # Imported here: only a plan request pays for the plan builder (Step 6: start-up).
-    from copilot.workflows.plans import PlanCustomer, customer_from_account, customer_name_from_text, draft_plan, render_plan
+    from copilot.workflows.plans import (PlanCustomer, customer_from_account, customer_name_from_text, draft_plan,
+                                         render_plan)
 
     slots = intent.slots
     customer = PlanCustomer(name=None if account else customer_name_from_text(question), industry=slots.industry,
@@ -253,12 +254,12 @@ def decline_features(found: SearchResult, intent: Intent) -> dict[str, float]:
 def grounding_confidence(found: SearchResult, intent: Intent, grounding: Grounding | None = None) -> float:
     """0..1: the probability that the knowledge covers this question, from a logistic model whose
     weights live in knowledge/rules.yaml (fitted on the dev evals by scripts/fit_decline.py)."""
-    grounding = grounding or Grounding()
-    features = decline_features(found, intent)
     if not found.results:
         return 0.0
     if asks_a_listed_question(found.query, found.results):
         return 1.0
+    grounding = grounding or Grounding()
+    features = decline_features(found, intent)
     if not grounding.weights:
         # No fitted model: an even blend of the dense lift, keyword evidence and scope margin.
         def clip(x: float) -> float:

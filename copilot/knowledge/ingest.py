@@ -44,6 +44,11 @@ class IngestReport:
     embedded: int = 0
     seconds: float = 0.0
 
+    @property
+    def empty(self) -> bool:
+        """Nothing was given to it (a sheet-only ingest has no documents to report)."""
+        return not (self.added or self.updated or self.unchanged or self.removed or self.skipped or self.failed)
+
     def summary(self) -> str:
         return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
                 f"{len(self.removed)} removed, {len(self.skipped)} skipped, {len(self.failed)} failed; {self.chunks} chunks, "

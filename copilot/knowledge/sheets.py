@@ -397,12 +397,13 @@ def parse_result(entry: str) -> Result:
 
 def _in_one_unit(entry: str, metric: str, before: float | None, before_unit: str, after: float,
                  after_unit: str) -> Result:
-    (quantity, before_size), (other, after_size) = (_UNIT_SIZES.get(before_unit, ("", 0)),
-                                                     _UNIT_SIZES.get(after_unit, ("", 0)))
+    quantity, before_size = _UNIT_SIZES.get(before_unit, ("", 0))
+    other, after_size = _UNIT_SIZES.get(after_unit, ("", 0))
     if not quantity or quantity != other:
         raise _CellError(f"result {entry!r} has two different units: {before_unit} and {after_unit}")
     size = min(before_size, after_size)
     unit = before_unit if size == before_size else after_unit
+
     def scaled(value: float, value_size: int) -> float:
         return round(value * value_size / size, 6)  # 0.3万元 is 3000 yuan, not 2999.9999999999995
 
@@ -460,7 +461,7 @@ def _fill_case(values: dict[str, Any]) -> None:
         # The headline result goes in too: a peer case is shown by its summary, and what it
         # achieved is what a sales rep quotes.
         results = values.get("results") or []
-        outcome = f"；{format_result(results[0])}" if results and isinstance(results[0], Result) else ""
+        outcome = f"；{format_result(results[0])}" if results else ""
         values["summary"] = f"{values['company']}（{values['industry']}）：{values['challenge']}{outcome}"
 
 

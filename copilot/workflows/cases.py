@@ -166,8 +166,8 @@ def estimate_value(rules: Rules, good: list[CaseMatch]) -> ValueEstimate:
               "对每个指标取这些案例的中位数：有上线前数值的，给出前后中位数和变化幅度的中位数；"
               "百分比类指标可以直接参考前后水平，金额、人数等与规模相关的指标请按变化幅度参考。"
               "指标按支撑它的案例数排序。")
-    return ValueEstimate(summary=summary, method=method, metrics=metrics, time_to_first_value_days=None if ttfv is None else float(ttfv),
-                         based_on=ids)
+    return ValueEstimate(summary=summary, method=method, metrics=metrics, based_on=ids,
+                         time_to_first_value_days=None if ttfv is None else float(ttfv))
 
 
 def _metric_estimate(metric: str, rows: list[tuple[str, Result]]) -> MetricEstimate:
