@@ -25,6 +25,7 @@ test: $(BIN)/.installed
 eval: $(BIN)/.installed
 	$(BIN)/copilot ingest ../shared/seeds
 	$(BIN)/copilot eval
+	$(BIN)/python scripts/eval_workspaces.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python scripts/bench_retrieval.py
