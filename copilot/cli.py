@@ -97,6 +97,7 @@ def ingest(paths: Annotated[list[str], typer.Argument(
     with _progress_bar(disable=json_out) as progress:
         task = progress.add_task("embedding", total=None)
         report = copilot.ingest(paths, actor=_actor(), prune=prune, progress=lambda n: progress.advance(task, n))
+    copilot.decline_reference()  # measured now (a second or two) rather than on the first question
     documents = report.documents
     if json_out:
         _print_json({"documents": documents.__dict__, "items": report.items.__dict__ if report.items else None,

@@ -178,14 +178,16 @@ def pipeline_search(deps: "Deps", k: int = 10) -> Search:
         intent = pipeline.understand(deps, question.question, question.role, None, history, vector)
         if mode == "hybrid":
             evidence, found = pipeline.find(deps, query, intent, vector, k=k)
-            confidence = pipeline.grounding_confidence(found, intent, deps.pack.rules.grounding)
+            confidence = pipeline.grounding_confidence(found, intent, deps.pack.rules.grounding,
+                                                       pipeline.reference_for(deps, query))
             answered = pipeline.should_answer(deps, intent, evidence, confidence)
             draft = deps.composer.compose(query, intent, evidence, answered, [])
             return Outcome(evidence, confidence, draft.answer, answered)
         route = deps.pack.rules.role_route(question.role)
         found = deps.retriever.search(query, k=k, query_vector=vector, fusion=_BASELINES[mode],
                                       filters=SearchFilters(kinds=route.kinds, audiences=route.audiences))
-        return Outcome(found.results, pipeline.grounding_confidence(found, intent, deps.pack.rules.grounding))
+        return Outcome(found.results, pipeline.grounding_confidence(found, intent, deps.pack.rules.grounding,
+                                                                    pipeline.reference_for(deps, query)))
 
     return search
 
@@ -203,11 +205,20 @@ def _declines(rows: list[QuestionResult]) -> dict:
     oos = [r for r in rows if r.out_of_scope]
     in_scope = [r for r in rows if not r.out_of_scope]
     caught = [r for r in declined if r.out_of_scope]
-    return {"oos_n": len(oos), "in_scope_n": len(in_scope),
+    return {"oos_n": len(oos), "in_scope_n": len(in_scope), "auc": _auc(rows),
             "oos_declined": round(len(caught) / len(oos), 3) if oos else None,
             "in_scope_declined": round(sum(not r.out_of_scope for r in declined) / len(in_scope), 3)
             if in_scope else None,
             "precision": round(len(caught) / len(declined), 3) if declined else None}
+
+
+def _auc(rows: list[QuestionResult]) -> float | None:
+    """How well the confidence alone ranks in-scope questions above out-of-scope ones, whatever
+    the threshold (1 = every in-scope question above every out-of-scope one, 0.5 = chance)."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = [0 if r.out_of_scope else 1 for r in rows]
+    return round(float(roc_auc_score(labels, [r.confidence for r in rows])), 3) if len(set(labels)) == 2 else None
 
 
 def _answers(rows: list[QuestionResult]) -> dict:

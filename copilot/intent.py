@@ -49,6 +49,10 @@ class IntentClassifier:
     def example_texts(pack: Pack) -> list[str]:
         return [normalize(e) for item in pack.intents for e in item.examples]
 
+    def out_of_scope_examples(self) -> list[str]:
+        """The out-of-scope example questions, normalised."""
+        return [normalize(e) for item in self.pack.intents if item.task == "out_of_scope" for e in item.examples]
+
     def classify(self, question: str, role: Role, query_vector: np.ndarray,
                  history: Sequence[str | Turn] | None = None) -> Intent:
         text = normalize(question)

@@ -31,6 +31,7 @@ from copilot.rules import Grounding
 if TYPE_CHECKING:
     from copilot.accounts.book import Book
     from copilot.accounts.health import MilestoneCounts
+    from copilot.calibration import Reference
 
 EVIDENCE_K = 6
 
@@ -49,6 +50,7 @@ class Deps:
     accounts: AccountResolver | None = None  # the company's own customers, found by name in a question
     account_book: Callable[[], Book] | None = None  # their health and risk, as the accounts API has them
     tracked_milestones: Callable[[str], MilestoneCounts | None] | None = None  # of an account's saved plans
+    decline_reference: Callable[[], Reference | None] | None = None  # off-topic questions' signals here
 
 
 def answer(deps: Deps, question: str, role: Role, customer: Customer | None = None,
@@ -73,7 +75,7 @@ def answer(deps: Deps, question: str, role: Role, customer: Customer | None = No
     budget = deps.llm.budget() if deps.llm is not None else None  # all this request's LLM calls share it
     intent = understand(deps, question, role, customer, history, vector, query, budget)
     evidence, found = find(deps, query, intent, vector, audiences)
-    confidence = grounding_confidence(found, intent, deps.pack.rules.grounding)
+    confidence = grounding_confidence(found, intent, deps.pack.rules.grounding, reference_for(deps, query))
     grounded = should_answer(deps, intent, evidence, confidence)
     if not grounded and intent.scope_margin < 0:
         intent = intent.model_copy(update={"task": "out_of_scope"})
@@ -243,15 +245,31 @@ def classify_service(deps: Deps, intent: Intent, evidence: list[Evidence], groun
                           channel=cell.channel if cell else "")
 
 
-def decline_features(found: SearchResult, intent: Intent) -> dict[str, float]:
+def reference_for(deps: Deps, text: str) -> dict[str, float]:
+    """What an off-topic question in this text's script scores on this knowledge: measured on it,
+    or, where the knowledge has no out-of-scope examples to measure with, the sample pack's figures."""
+    from copilot.calibration import script_of
+
+    measured = deps.decline_reference() if deps.decline_reference is not None else None
+    if measured is not None:
+        return measured.for_text(text)
+    means = deps.pack.rules.grounding.reference
+    return means.get(script_of(text)) or next(iter(means.values()), {})
+
+
+def decline_features(found: SearchResult, intent: Intent, reference: dict[str, float] | None = None) -> dict[str, float]:
     """The signals the answer-or-decline decision weighs: how clearly the best passage stands out
-    on each retrieval channel, how much of the question it covers, and whether the question sits
-    nearer to in-scope than to out-of-scope example questions."""
-    return {**found.signals, "scope_margin": intent.scope_margin, "scope_out": intent.scope_out,
-            "scope_logit": intent.scope_logit}
+    on each retrieval channel, how much of the question it covers (each also relative to what an
+    off-topic question scores on this knowledge), and whether the question sits nearer to in-scope
+    than to out-of-scope example questions."""
+    from copilot.calibration import relative
+
+    return {**found.signals, **relative(found.signals, reference or {}), "scope_margin": intent.scope_margin,
+            "scope_out": intent.scope_out, "scope_logit": intent.scope_logit}
 
 
-def grounding_confidence(found: SearchResult, intent: Intent, grounding: Grounding | None = None) -> float:
+def grounding_confidence(found: SearchResult, intent: Intent, grounding: Grounding | None = None,
+                         reference: dict[str, float] | None = None) -> float:
     """0..1: the probability that the knowledge covers this question, from a logistic model whose
     weights live in knowledge/rules.yaml (fitted on the dev evals by scripts/fit_decline.py)."""
     if not found.results:
@@ -259,7 +277,7 @@ def grounding_confidence(found: SearchResult, intent: Intent, grounding: Groundi
     if asks_a_listed_question(found.query, found.results):
         return 1.0
     grounding = grounding or Grounding()
-    features = decline_features(found, intent)
+    features = decline_features(found, intent, reference)
     if not grounding.weights:
         # No fitted model: an even blend of the dense lift, keyword evidence and scope margin.
         def clip(x: float) -> float:

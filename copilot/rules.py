@@ -124,6 +124,9 @@ class Grounding(Strict):
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     bias: float = 0.0
     weights: dict[str, float] = Field(default_factory=dict)
+    # Script (han, latin) -> signal -> what off-topic questions score on the sample pack: stands in
+    # for a knowledge base without out-of-scope examples to measure its own (copilot/calibration.py).
+    reference: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from copilot.accounts.resolve import AccountResolver
     from copilot.accounts.store import AccountStore
     from copilot.actions import ActionRunner
+    from copilot.calibration import Reference
     from copilot.compose import LlmComposer, Prompts, TemplateComposer
     from copilot.intent import IntentClassifier
     from copilot.knowledge.importer import SheetReport
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from copilot.pipeline import Deps
     from copilot.users import UserStore
 
+# The roles whose routing the decline reference is measured with.
+ROLES = ("sales", "csm", "support")
 # How often a worker asks the database whether another one changed the knowledge items.
 KNOWLEDGE_CHECK_S = 0.5
 # Catalog state: the knowledge (and tokenizer, embedding model) the index was last synced with.
@@ -74,6 +77,8 @@ class Copilot:
         self.items = ItemStore(self.engine)
         self._items_version = ""
         self._items_checked = 0.0
+        self._reference: Reference | None = None
+        self._examples_of: tuple[Pack | None, list[str], str] = (None, [], "")
 
     @cached_property
     def files_key(self) -> str:
@@ -355,6 +360,38 @@ class Copilot:
                                       *(f"{task}\t{text}" for task, text in zip(tasks, examples))]))[:20]
         return IntentClassifier(self.pack, vectors, ScopeModel.cached(key, self.settings.data_dir / "cache", scope_vectors))
 
+    def decline_reference(self) -> Reference | None:
+        """What off-topic questions score on this knowledge (copilot/calibration.py): kept in the data
+        dir, measured again when the index or the examples changed enough. None without examples."""
+        from copilot import calibration
+        from copilot.models import SearchFilters
+
+        texts, key = self._reference_examples()
+        passages = self.retriever.snapshot().live_count
+        if self._reference is not None and calibration.still_fits(self._reference, key, passages):
+            return self._reference
+        path = self.settings.data_dir / "cache" / "decline-reference.json"
+        reference = calibration.load(path)
+        if reference is None or not calibration.still_fits(reference, key, passages):
+            def search(text: str, vector: np.ndarray, role: str) -> dict[str, float]:
+                route = self.pack.rules.role_route(role)
+                filters = SearchFilters(kinds=route.kinds, audiences=route.audiences)
+                return self.retriever.search(text, query_vector=vector, filters=filters).signals
+
+            reference = calibration.measure(key, passages, texts, ROLES, self.retriever.embed_query, search)
+            if reference is not None:
+                calibration.save(path, reference)
+        self._reference = reference
+        return reference
+
+    def _reference_examples(self) -> tuple[list[str], str]:
+        """The out-of-scope examples and the key they and the embedder give a reference, once per pack."""
+        pack = self.pack
+        if self._examples_of[0] is not pack:
+            texts = self.classifier.out_of_scope_examples()
+            self._examples_of = (pack, texts, content_hash("\n".join([self.embedder.name, *texts]))[:20])
+        return self._examples_of[1], self._examples_of[2]
+
     @cached_property
     def prompts(self) -> Prompts:
         from copilot.compose import Prompts
@@ -405,4 +442,5 @@ class Copilot:
         return Deps(pack=self.pack, retriever=self.retriever, classifier=self.classifier, composer=self.composer,
                     actions=self.actions, audit=self.audit, llm=self.llm, llm_intent=self.settings.llm_intent,
                     accounts=self.account_resolver, account_book=self.current_book,
-                    tracked_milestones=lambda account_id: self.plans.tracked([account_id]).get(account_id))
+                    tracked_milestones=lambda account_id: self.plans.tracked([account_id]).get(account_id),
+                    decline_reference=self.decline_reference)

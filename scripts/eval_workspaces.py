@@ -1,7 +1,7 @@
 """Score the copilot on company workspaces (evals/workspaces/<split>/<name>/): a fresh `copilot init`
 workspace per folder, its sheets ingested, its questions asked through the production pipeline.
-Prints per workspace and per split: out-of-scope declined, in-scope declined, hit@1 and hit@5 of the
-answered questions' evidence; writes benchmarks/workspaces.json.
+Prints per workspace and per split: out-of-scope declined, in-scope declined, the confidence's AUC
+(in scope vs out of scope, whatever the threshold), hit@1 and hit@5; writes benchmarks/workspaces.json.
 
     python scripts/eval_workspaces.py [--split dev --split test] [--out PATH]
 """
@@ -51,7 +51,7 @@ def main() -> None:
 def print_line(label: str, summary: dict) -> None:
     declines, hits = summary["declines"], summary["hybrid"].get("overall", {})
     print(f"{label:<28} oos declined {declines['oos_declined']:.3f} (n={declines['oos_n']})  "
-          f"in-scope declined {declines['in_scope_declined']:.3f} (n={declines['in_scope_n']})  "
+          f"in-scope declined {declines['in_scope_declined']:.3f} (n={declines['in_scope_n']})  auc {declines['auc']:.3f}  "
           f"hit@1 {hits.get('hit@1', 0):.3f}  hit@5 {hits.get('hit@5', 0):.3f}")
 
 

@@ -16,10 +16,15 @@ from copilot.settings import PROJECT_ROOT, Settings
 
 SEEDS = Path(os.environ.get("COPILOT_SEEDS_DIR", PROJECT_ROOT.parent / "shared" / "seeds"))
 
-# Regression guards on the held-out test split, a few points under the figures in the README (hit@1 0.756,
-# hit@5 0.933, 84.4 % out-of-scope declined with 7.6 % in-scope declined, 68.7 % of answers state the fact).
+# Regression guards on the held-out test split, a few points under the figures in the README (hit@1 0.748,
+# hit@5 0.921, 75.0 % out-of-scope declined with 5.8 % in-scope declined, confidence AUC 0.939, 67.8 % of
+# answers state the fact). The decline bars moved on 2026-12-04 (were 78 % / 12 %, from 84.4 % / 9.7 %): the
+# decline model was refitted on the sample pack and two company workspaces together, with its signals read
+# against off-topic questions on the same knowledge; it ranks better on both test sets (AUC 0.935 -> 0.939
+# here, 0.752 -> 0.853 on the company workspaces) and its dev threshold now sits where fewer in-scope and
+# fewer out-of-scope questions are declined.
 TEST_HIT1, TEST_HIT5 = 0.70, 0.90
-TEST_OOS_DECLINED, TEST_IN_SCOPE_DECLINED = 0.78, 0.12
+TEST_OOS_DECLINED, TEST_IN_SCOPE_DECLINED, TEST_AUC = 0.70, 0.09, 0.92
 TEST_STATES_FACT = 0.60
 
 pytestmark = [pytest.mark.slow,
@@ -57,6 +62,7 @@ def test_out_of_scope_questions_are_declined_and_in_scope_ones_answered(metrics)
     declines = metrics["test"]["declines"]
     assert declines["oos_declined"] >= TEST_OOS_DECLINED
     assert declines["in_scope_declined"] <= TEST_IN_SCOPE_DECLINED
+    assert declines["auc"] >= TEST_AUC
 
 
 def test_answers_state_the_fact(metrics):

@@ -1,7 +1,6 @@
 """Company workspaces (evals/workspaces): a fresh `copilot init` workspace with a company's own FAQ
 sheet, asked the questions its people would ask. Guards the held-out figures a few points under
-those in evals/README.md; the decline figures there are the known gap (the decline model was fitted
-on the sample pack), so these guard against getting worse, they are not targets."""
+those in evals/README.md."""
 
 from __future__ import annotations
 
@@ -13,10 +12,12 @@ from copilot.pipeline import threshold
 from copilot.settings import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT / "evals" / "workspaces"
-# evals/README.md, test workspaces together: hit@1 0.839, hit@5 0.911, out of scope declined 67.4 %,
-# in scope declined 32.1 %.
+# evals/README.md, test workspaces together: hit@1 0.839, hit@5 0.911; out of scope declined 43.5 %, in scope
+# declined 0.0 %, confidence AUC 0.853 (before the decline signals were calibrated per knowledge base:
+# 67.4 % / 32.1 %, AUC 0.752). Half the out-of-scope questions ask about the same product something no row
+# answers, which similarity alone rarely tells apart.
 TEST_HIT1, TEST_HIT5 = 0.78, 0.86
-TEST_OOS_DECLINED, TEST_IN_SCOPE_DECLINED = 0.60, 0.38
+TEST_OOS_DECLINED, TEST_IN_SCOPE_DECLINED, TEST_AUC = 0.38, 0.06, 0.82
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +47,9 @@ def test_a_company_sheet_finds_the_right_row_for_questions_never_tuned_on(test_r
     assert hybrid["hit@1"] >= TEST_HIT1 and hybrid["hit@5"] >= TEST_HIT5
 
 
-def test_declines_on_a_company_sheet_do_not_get_worse(test_results):
+def test_a_company_sheet_answers_what_it_covers_and_declines_off_topic(test_results):
     declines = test_results["declines"]
     assert declines["oos_n"] >= 40
     assert declines["oos_declined"] >= TEST_OOS_DECLINED
     assert declines["in_scope_declined"] <= TEST_IN_SCOPE_DECLINED
+    assert declines["auc"] >= TEST_AUC

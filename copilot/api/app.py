@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, warm: bool = True) -> FastAPI:
         _ = copilot.action_runner  # settles actions a crashed process left executing
         if warm:  # load the index, the model and the classifier before the first request
             _ = copilot.deps
+            copilot.decline_reference()  # measured once per knowledge base, kept in the data dir
         mcp_lifespan = getattr(_app.state, "mcp_lifespan", None)  # set by copilot.api.mcp.register
         if mcp_lifespan is None:
             yield
