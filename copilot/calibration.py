@@ -25,6 +25,7 @@ import numpy as np
 
 from copilot.files import write_bytes_atomically
 from copilot.modeling import Model
+from copilot.normalize import mostly_latin
 
 # Signals read as a difference from the reference, and those read as a log ratio.
 DIFFERENCES = ("dense_top", "dense_lift", "dense_gap", "fused_top", "bigram_cover", "idf_cover", "unknown_share")
@@ -49,8 +50,7 @@ class Reference(Model):
 
 
 def script_of(text: str) -> str:
-    letters = [ch for ch in text if ch.isalpha()]
-    return "latin" if letters and sum(ch.isascii() for ch in letters) / len(letters) > 0.6 else "han"
+    return "latin" if mostly_latin(text) else "han"
 
 
 def relative(signals: dict[str, float], reference: dict[str, float]) -> dict[str, float]:

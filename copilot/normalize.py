@@ -94,3 +94,9 @@ def _word_pattern(word: str) -> re.Pattern[str]:
         body = re.escape(word[:-1]) + r"(?:y|ies)" if word[-1] in "yY" else body + r"(?:e?s)?"
     tail = r"(?![A-Za-z0-9])" if latin.match(word[-1]) else ""
     return re.compile(head + body + tail, re.IGNORECASE)
+
+
+def mostly_latin(text: str) -> bool:
+    """More than 60 % of the letters are ASCII: an English question (or mostly so), as opposed to Chinese."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and sum(ch.isascii() for ch in letters) / len(letters) > 0.6

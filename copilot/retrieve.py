@@ -22,7 +22,7 @@ from copilot.files import code_fingerprint, keep_pickle, read_pickle
 from copilot.knowledge.catalog import Catalog, embedding_key
 from copilot.lexical import LexicalIndex, QueryExpander, Speller, bigrams, tokenize
 from copilot.models import Chunk, Evidence, SearchFilters, SearchResult
-from copilot.normalize import normalize
+from copilot.normalize import mostly_latin, normalize
 from copilot.rerank import Reranker, rerank_fused
 from copilot.vectorstore import VectorStore
 
@@ -248,7 +248,7 @@ class HybridRetriever:
 
     def embed_query(self, query: str) -> np.ndarray:
         text = self.prepare(query)
-        terms = self._expander.terms(text) if _mostly_latin(text) else []
+        terms = self._expander.terms(text) if mostly_latin(text) else []
         if terms:
             # Glossary terms pull an English question towards the Chinese passages it is about.
             text = f"{text} ({' '.join(terms)})"
@@ -264,7 +264,7 @@ class HybridRetriever:
             return SearchResult(query=query, results=[])
         mask = self._mask(snap, filters)
         tokens = tokenize(text)
-        latin = _mostly_latin(text)
+        latin = mostly_latin(text)
         if latin:
             tokens += self._expander.expand(text)
         grams = bigrams(text) + (bigrams(" ".join(self._expander.terms(text))) if latin else [])
@@ -462,11 +462,6 @@ def _signals(pool: np.ndarray, words: np.ndarray, chars: np.ndarray, tokens: lis
             weights = {t: snap.lexical.idf(t) for t in words_asked}
             signals["idf_cover"] = sum(w for t, w in weights.items() if t in best_words) / sum(weights.values())
     return signals
-
-
-def _mostly_latin(text: str) -> bool:
-    letters = [ch for ch in text if ch.isalpha()]
-    return bool(letters) and sum(ch.isascii() for ch in letters) / len(letters) > 0.6
 
 
 def _where(filters: SearchFilters) -> dict[str, Any] | None:

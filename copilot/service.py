@@ -367,6 +367,8 @@ class Copilot:
         from copilot.models import SearchFilters
 
         texts, key = self._reference_examples()
+        if not texts:  # nothing to measure with: rules.yaml's figures stand in (pipeline.reference_for)
+            return None
         passages = self.retriever.snapshot().live_count
         if self._reference is not None and calibration.still_fits(self._reference, key, passages):
             return self._reference

@@ -27,20 +27,21 @@ def main() -> None:
     splits = tuple(args.split or evals.SPLITS)
     report: dict[str, dict] = {}
     by_split: dict[str, list[evals.QuestionResult]] = {}
+    decline_at = 0.0
     for workspace in find_workspaces(PROJECT_ROOT / "evals" / "workspaces", splits):
         with tempfile.TemporaryDirectory(prefix=f"ws-{workspace.name}-") as work:
             copilot = open_workspace(workspace, Path(work))
             results = evals.run_eval(workspace.questions(), evals.pipeline_search(copilot.deps), modes=("hybrid",))
-            summary = evals.summarize(results, threshold(copilot.deps))[workspace.split]
+            decline_at = threshold(copilot.deps)  # the same rules.yaml in every workspace
+            summary = evals.summarize(results, decline_at)[workspace.split]
         by_split.setdefault(workspace.split, []).extend(results)
         report[f"{workspace.split}/{workspace.name}"] = summary
         print_line(f"{workspace.split}/{workspace.name}", summary)
         for r in results:
-            wrong = r.answered is (r.out_of_scope)
-            if wrong:
+            if r.answered == r.out_of_scope:  # answered out of scope, or declined in scope
                 print(f"    {'answered' if r.answered else 'declined'} {r.confidence:.3f} {r.id}: {r.question}")
     for split, results in by_split.items():
-        summary = evals.summarize(results, 0.0)[split]
+        summary = evals.summarize(results, decline_at)[split]
         report[split] = summary
         print_line(f"{split} (all workspaces)", summary)
     args.out.parent.mkdir(parents=True, exist_ok=True)
